@@ -1,0 +1,61 @@
+"""hopfieldkit: energy-based associative memory in PyTorch.
+
+Energies are plain differentiable callables ``energy(xi, beta) -> Tensor`` (one value per state);
+``descend`` runs them down; the attractor tools find, classify and test their fixed points; the
+theory module holds the bounds of the papers as functions.
+
+Energies
+    HopfieldEnergy(patterns)            continuous modern Hopfield energy + CCCP update [R]
+    LowRankPriorEnergy(M, r, D)         Hopfield energy with attractors f_LT(γ) (AiT)
+    DenseAMEnergy(patterns, F, n)       dense associative memory (poly / rectified / exp) [KH16, D17]
+    LagrangianEnergy(layers, synapses)  neurons from Lagrangians + interaction terms [KH21]
+      Neurons, IdentityLagrangian, LogSumExpLagrangian, LayerNormLagrangian, ReLULagrangian,
+      TanhLagrangian, SphericalLagrangian, DenseSynapse, HopfieldSynapse, BiasSynapse
+    Energy, SumEnergy                   base class; ``E1 + E2`` composes parts on one state
+
+Descent
+    descend(energy, xi, beta, method="auto"|"update"|"gd"|"armijo"|"ode") -> Descent
+
+Attractors
+    fixed_points(energy, beta, inits) -> FixedPoints   (energy, gradient norm, Hessian /
+                                                          Jacobian eigenvalues, stability, kind)
+    classify(weights)                   single / metastable / global from softmax mass
+    basins(energy, beta, inits)         fraction of starts ending at each attractor
+    beta_sweep(patterns, betas, inits)  number and kind of fixed points against β
+
+Theory (``hopfieldkit.theory``) and symbolic checks (``hopfieldkit.symbolic``): see their docs.
+"""
+from .energy import Energy, SumEnergy, autodiff_grad, has_update, event_dims_of
+from .hopfield import HopfieldEnergy, LowRankPriorEnergy
+from .dense import DenseAMEnergy
+from .lagrangian import (
+    BiasSynapse,
+    DenseSynapse,
+    HopfieldSynapse,
+    IdentityLagrangian,
+    Lagrangian,
+    LagrangianEnergy,
+    LayerNormLagrangian,
+    LogSumExpLagrangian,
+    Neurons,
+    ReLULagrangian,
+    SphericalLagrangian,
+    Synapse,
+    TanhLagrangian,
+)
+from .descend import Descent, descend
+from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
+from . import theory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Energy", "SumEnergy", "autodiff_grad", "has_update", "event_dims_of",
+    "HopfieldEnergy", "LowRankPriorEnergy", "DenseAMEnergy",
+    "Lagrangian", "IdentityLagrangian", "LogSumExpLagrangian", "LayerNormLagrangian",
+    "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "Neurons", "Synapse",
+    "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
+    "Descent", "descend",
+    "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
+    "theory",
+]

@@ -1,0 +1,129 @@
+"""Dense associative memories of Krotov & Hopfield [KH16] and Demircigil et al. [D17].
+
+Binary states σ ∈ {−1, +1}^d and K stored patterns x_μ (rows of ``patterns``, ``[K, d]``):
+
+    E(σ) = −β⁻¹ Σ_μ F(β x_μᵀσ)                                           ([KH16] Eq. 2)
+    F(z) = zⁿ ("poly"),  max(z, 0)ⁿ ("rectified", [KH16] Eq. 3),  exp(z) ("exp", [D17])
+
+β only rescales the energy (β^{n−1} for polynomials); it leaves the minima and the update unchanged.
+The asynchronous update ([KH16] Eq. 4) sets σ_i to the sign with the lower energy, all other
+neurons held fixed, so no flip raises E. For F = exp the comparison is done in the log domain
+(Σ e^{a} vs Σ e^{b} as lse(a) vs lse(b)), so it never overflows.
+
+The continuous relaxation (``state="continuous"``) is model A of [KH21] with G = ln cosh
+(σ = tanh v), bounded below because |tanh| ≤ 1:
+
+    E(v) = Σ_i (v_i tanh v_i − ln cosh v_i) − β⁻¹ Σ_μ F(β x_μᵀ tanh v)
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as Fn
+
+from ._checks import beta_for, check_beta, check_choice, check_finite, check_last_dim, check_like, check_tensor
+from .energy import Beta, Energy
+
+_FAMILIES = ("poly", "rectified", "exp")
+
+
+def _log_cosh(v: torch.Tensor) -> torch.Tensor:
+    # ln cosh v = |v| + log1p(e^{−2|v|}) − ln 2, stable for large |v|
+    a = v.abs()
+    return a + torch.log1p(torch.exp(-2.0 * a)) - math.log(2.0)
+
+
+class DenseAMEnergy(Energy):
+    """Dense associative memory ([KH16], [D17]); see the module docstring for the equations.
+
+    Args:
+        patterns: ``[K, d]`` stored patterns (typically ±1 entries).
+        F: ``"poly"`` (zⁿ), ``"rectified"`` (max(z,0)ⁿ) or ``"exp"`` (eᶻ).
+        n: the power for the polynomial families (n = 2 is the classical Hopfield network).
+        state: ``"binary"`` (σ ∈ {±1}^d, ``update`` = one asynchronous sweep) or ``"continuous"``
+            (v ∈ R^d with σ = tanh v; use the gradient methods of ``descend``).
+    """
+
+    def __init__(self, patterns: torch.Tensor, F: str = "poly", n: int = 3, *, state: str = "binary"):
+        super().__init__()
+        check_tensor("patterns", patterns, ndim=2)
+        self.F = check_choice("F", F, _FAMILIES)
+        self.state = check_choice("state", state, ("binary", "continuous"))
+        if F != "exp" and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"n must be a positive int for F={F!r}, got {n!r}")
+        self.n = n
+        self.register_buffer("patterns", patterns)
+
+    def _check(self, s: torch.Tensor, beta: Beta, name: str) -> Beta:
+        check_tensor(name, s, min_dim=1, finite=False)
+        check_last_dim(name, s, self.patterns.shape[1])
+        check_like(name, s, "patterns", self.patterns)
+        check_finite(name, s)
+        return beta_for(check_beta(beta, ref=s), s.dim() - 1)
+
+    def interaction(self, overlaps: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """β⁻¹ Σ_μ F(β z_μ) over the last axis of ``overlaps`` z (in the log domain for exp)."""
+        z = beta * overlaps
+        if self.F == "exp":
+            return (torch.exp(torch.logsumexp(z, dim=-1, keepdim=True)) / beta).squeeze(-1)
+        if self.F == "rectified":
+            z = torch.relu(z)
+        return ((z ** self.n).sum(-1, keepdim=True) / beta).squeeze(-1)
+
+    def forward(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+        name = "sigma" if self.state == "binary" else "v"
+        b = self._check(xi, beta, name)
+        if self.state == "binary":
+            return -self.interaction(xi @ self.patterns.T, b)
+        s = torch.tanh(xi)
+        leak = (xi * s - _log_cosh(xi)).sum(-1)
+        return leak - self.interaction(s @ self.patterns.T, b)
+
+    def _prefers_plus(self, h_plus: torch.Tensor, h_minus: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """Sign of E(σ_i = −1) − E(σ_i = +1), as −1, 0, +1 (0 = tie)."""
+        if self.F == "exp":
+            diff = torch.logsumexp(beta * h_plus, -1) - torch.logsumexp(beta * h_minus, -1)
+        else:
+            diff = self.interaction(h_plus, beta) - self.interaction(h_minus, beta)
+        return torch.sign(diff)
+
+    def async_sweep(self, sigma: torch.Tensor, beta: Beta = 1.0, order: torch.Tensor | None = None) -> torch.Tensor:
+        """One asynchronous sweep of [KH16] Eq. 4 over the neurons in ``order`` (default 0..d−1).
+
+        Each neuron takes the sign of lower energy given all others (a tie keeps the current
+        sign), so E never increases. Batched over ``sigma``'s leading dimensions; the overlaps
+        x_μᵀσ are updated incrementally, O(K) per neuron and state.
+        """
+        if self.state != "binary":
+            raise ValueError("async_sweep needs state='binary'; relax with descend(method='armijo')")
+        b = self._check(sigma, beta, "sigma")
+        if not bool(((sigma == 1) | (sigma == -1)).all()):
+            raise ValueError("sigma must contain only -1 and +1 entries")
+        d = self.patterns.shape[1]
+        order = torch.arange(d) if order is None else order
+        s = sigma.clone()
+        h = s @ self.patterns.T  # [..., K]
+        for i in order.tolist():
+            xi_col = self.patterns[:, i]                       # [K]
+            base = h - s[..., i : i + 1] * xi_col               # overlaps without neuron i
+            pref = self._prefers_plus(base + xi_col, base - xi_col, b)
+            new = torch.where(pref == 0, s[..., i], pref)
+            h = base + new.unsqueeze(-1) * xi_col
+            s[..., i] = new
+        return s
+
+    def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """Binary states: one asynchronous sweep (never raises E). Not defined for continuous states."""
+        if self.state != "binary":
+            raise NotImplementedError("continuous DenseAMEnergy has no closed-form update; use 'armijo'")
+        return self.async_sweep(xi, beta)
+
+    @property
+    def has_update(self) -> bool:
+        """Only binary states have the closed-form (asynchronous) update."""
+        return self.state == "binary"
+
+    def sign_activation(self, v: torch.Tensor) -> torch.Tensor:
+        """The relaxed state σ = tanh v (for ``state='continuous'``)."""
+        return torch.tanh(v)

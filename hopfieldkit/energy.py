@@ -1,0 +1,108 @@
+"""The energy protocol and its base class.
+
+An *energy* is any callable ``energy(xi, beta) -> Tensor`` that maps states ``xi`` of shape
+``[..., *event]`` to one energy per state, shape ``[...]``, and is differentiable with torch.func.
+``event`` is the shape of one state: ``[d]`` for vector states (``event_dims = 1``, the default),
+``[T, D]`` for token states (``event_dims = 2``). Plain functions and lambdas qualify.
+
+:class:`Energy` adds what the analysis tools use when present:
+
+- ``update(xi, beta)``: a closed-form fixed-point map that never raises the energy (e.g. CCCP);
+- ``grad(xi, beta)``: ∂E/∂ξ (autodiff by default; subclasses give closed forms);
+- ``descent_direction(xi, beta)``: the direction the model's own dynamics follow,
+  τ dξ/dt = −descent_direction(ξ); ∂E/∂ξ by default, ∂E/∂g for Lagrangian energies.
+
+Energies add: ``E1 + E2`` is the energy whose value is the sum (parts that share a state).
+"""
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import torch
+from torch import nn
+from torch.func import grad as func_grad
+
+Beta = Union[float, torch.Tensor]
+EnergyFn = Callable[[torch.Tensor, Beta], torch.Tensor]
+
+
+def event_dims_of(energy: object) -> int:
+    """Number of trailing dimensions that form one state (1 unless the energy says otherwise)."""
+    n = getattr(energy, "event_dims", 1)
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"energy.event_dims must be a positive int, got {n!r}")
+    return n
+
+
+def autodiff_grad(energy: EnergyFn, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+    """∂E/∂ξ for every state at once, by torch.func.grad of the summed energy.
+
+    States are independent (each energy depends on its own state only), so the gradient of the
+    sum is the stack of the per-state gradients; this costs one backward pass instead of a vmap.
+    The result stays differentiable w.r.t. tensors the energy closes over (patterns, weights).
+    """
+    return func_grad(lambda x: energy(x, beta).sum())(xi)
+
+
+def has_update(energy: object) -> bool:
+    """True when the energy offers a closed-form ``update(xi, beta)``."""
+    flag = getattr(energy, "has_update", None)
+    if isinstance(flag, bool):
+        return flag
+    upd = getattr(energy, "update", None)
+    if upd is None or not callable(upd):
+        return False
+    return not getattr(upd, "_not_implemented", False)
+
+
+def _not_implemented(fn):
+    fn._not_implemented = True
+    return fn
+
+
+class Energy(nn.Module):
+    """Base class: ``forward(xi, beta)`` returns one energy per state, shape ``xi.shape[:-event_dims]``."""
+
+    event_dims: int = 1
+
+    def forward(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @_not_implemented
+    def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """Closed-form fixed-point map (absent on this energy)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form update; use method='armijo'")
+
+    def grad(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """∂E/∂ξ, by autodiff unless a subclass has a closed form."""
+        return autodiff_grad(self, xi, beta)
+
+    def descent_direction(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """Direction of the energy's dynamics τ dξ/dt = −(this); ∂E/∂ξ unless overridden."""
+        return self.grad(xi, beta)
+
+    def __add__(self, other: "Energy") -> "SumEnergy":
+        if not callable(other):
+            return NotImplemented
+        return SumEnergy(self, other)
+
+
+class SumEnergy(Energy):
+    """E(ξ) = Σ_k E_k(ξ): parts acting on the same state (e.g. a quadratic term plus an interaction)."""
+
+    def __init__(self, *parts: EnergyFn):
+        super().__init__()
+        if len(parts) < 1:
+            raise ValueError("SumEnergy needs at least one part")
+        dims = {event_dims_of(p) for p in parts}
+        if len(dims) != 1:
+            raise ValueError(f"parts of a SumEnergy must share event_dims, got {sorted(dims)}")
+        self.event_dims = dims.pop()
+        flat = []
+        for p in parts:
+            flat.extend(p.parts if isinstance(p, SumEnergy) else [p])
+        self.parts = nn.ModuleList([p for p in flat if isinstance(p, nn.Module)])
+        self._fns = flat
+
+    def forward(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+        return sum(p(xi, beta) for p in self._fns)
