@@ -77,6 +77,20 @@ class FixedPoints:
                 for k, s in zip(self.kinds, self.stable)]
         return int(sum(keep))
 
+    def plot_basins(self, U: torch.Tensor, V: torch.Tensor, ax=None):
+        """Draw the basins of starts made by :func:`grid_starts` (``U``, ``V`` from it)."""
+        import matplotlib.pyplot as plt
+
+        if self.labels.numel() != U.numel():
+            raise ValueError(f"labels has {self.labels.numel()} entries but the grid has {U.numel()}")
+        ax = ax or plt.subplots(figsize=(4, 4))[1]
+        lab = self.labels.reshape(U.shape).cpu().numpy()
+        ax.pcolormesh(U.cpu().numpy(), V.cpu().numpy(), lab, cmap="tab20", shading="auto", vmin=-1, vmax=19)
+        ax.set_xlabel("u (towards b)")
+        ax.set_ylabel("v (towards c)")
+        ax.set_title(f"basins of {self.count(stable_only=True)} attractors, β = {float(self.beta):.3g}")
+        return ax
+
     def summary(self) -> str:
         """A table, one fixed point a row."""
         rows = [f"{'#':>3} {'kind':>10} {'k':>4} {'stable':>6} {'energy':>12} {'|grad|':>9} "

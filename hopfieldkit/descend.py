@@ -91,6 +91,21 @@ class Descent:
         rise = e[1:] - e[:-1]
         return bool((rise <= atol + rtol * e[:-1].abs()).all())
 
+    def plot(self, ax=None, max_curves: int = 64):
+        """Energy against step (time for ``"ode"``), one curve per state (at most ``max_curves``)."""
+        if self.energies is None:
+            raise ValueError("plot() needs the energies: run descend with record=True")
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(5, 3.2))[1]
+        e = self.energies.detach().reshape(self.energies.shape[0], -1)[:, :max_curves].cpu()
+        x = self.times.cpu() if self.times is not None else torch.arange(e.shape[0])
+        ax.plot(x.numpy(), e.numpy(), color="tab:blue", alpha=0.5, lw=1)
+        ax.set_xlabel("time" if self.times is not None else "step")
+        ax.set_ylabel("energy")
+        ax.set_title(f"{self.method}: {self.steps} steps, monotone={self.monotone()}")
+        return ax
+
     def __repr__(self) -> str:
         e = "-" if self.energies is None else f"{float(self.energies[-1].detach().mean()):.6g} (mean)"
         return (f"Descent(method={self.method!r}, steps={self.steps}, converged="

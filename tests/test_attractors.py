@@ -102,6 +102,10 @@ def test_basins_on_a_grid(gen):
     # each pattern lies in a basin of its own
     at = lambda s: int(res.labels[int((states - s).norm(dim=-1).argmin())])
     assert len({at(X[0]), at(X[1]), at(X[2])}) == 3
+    ax = res.plot_basins(U, V)
+    assert "3 attractors" in ax.get_title()
+    with pytest.raises(ValueError, match="labels has 441 entries"):
+        res.plot_basins(U[:3], V[:3])
 
 
 def test_classify():

@@ -75,6 +75,13 @@ def test_batch_shapes_and_trajectory(gen):
     assert torch.equal(run.trajectory[-1], run.xi)
 
 
+def test_plot_energy_curves(gen):
+    X = torch.randn(5, 3, generator=gen)
+    run = hk.descend(hk.HopfieldEnergy(X), torch.randn(4, 3, generator=gen), 1.0, method="ode")
+    ax = run.plot()
+    assert ax.get_xlabel() == "time" and len(ax.lines) == 4 and "monotone=True" in ax.get_title()
+
+
 def test_record_false_keeps_no_history(gen):
     X = torch.randn(5, 3, generator=gen)
     run = hk.descend(hk.HopfieldEnergy(X), torch.randn(4, 3, generator=gen), 1.0, record=False)
