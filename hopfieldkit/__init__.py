@@ -23,7 +23,8 @@ Attractors
     basins(energy, beta, inits)         fraction of starts ending at each attractor
     beta_sweep(patterns, betas, inits)  number and kind of fixed points against β
 
-Theory (``hopfieldkit.theory``) and symbolic checks (``hopfieldkit.symbolic``): see their docs.
+Theory (``hopfieldkit.theory``), symbolic checks (``hopfieldkit.symbolic``) and attention as
+structural inference (``hopfieldkit.bayes``): see their docs.
 """
 from .energy import Energy, SumEnergy, autodiff_grad, has_update, event_dims_of
 from .hopfield import HopfieldEnergy, LowRankPriorEnergy
@@ -46,6 +47,7 @@ from .lagrangian import (
 from .descend import Descent, descend
 from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
 from . import theory
+from . import bayes
 
 __version__ = "0.1.0"
 
@@ -57,5 +59,5 @@ __all__ = [
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
     "Descent", "descend",
     "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
-    "theory",
+    "theory", "bayes",
 ]
