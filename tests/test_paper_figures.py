@@ -19,3 +19,25 @@ def test_metastable_beta_sweep_script(tmp_path):
     md = (tmp_path / "metastable_beta_sweep.md").read_text()
     assert "Command: `python paper_figures/metastable_beta_sweep.py --patterns 30" in md
     assert "metastable" in md and "Git revision" in md
+
+
+def test_multihop_toy_script(tmp_path):
+    mod = _load("multihop_toy")
+    png = mod.main(["--steps", "40", "--seeds", "1", "--evals", "4", "--out", str(tmp_path)])
+    assert png.exists()
+    md = (tmp_path / "multihop_toy.md").read_text()
+    for name in ("one-layer", "multihop", "two-layer"):
+        assert f"| {name} |" in md
+    import json
+    data = json.loads((tmp_path / "multihop_toy.json").read_text())
+    assert len(data["curves"]["multihop"][0]) == 5
+
+
+def test_multihop_task_is_the_chain_sum():
+    mod = _load("multihop_toy")
+    task = mod.AutoRegressionTask(0)
+    import torch
+    X, y = task.sample(4, torch.Generator().manual_seed(0))
+    assert X.shape == (4, 5, 3) and y.shape == (4, 1)
+    assert torch.allclose(X[:, 1] , X[:, 0] @ task.A + 1, atol=0.1)
+    assert torch.allclose(y[:, 0], task.w * X[:, :3, -1].sum(1), rtol=1e-5)
