@@ -22,6 +22,7 @@ PRIORS = {
     "alibi": lambda m, n, gen: B.priors.alibi(m, n, 0.7, dtype=D64),
     "geometric": lambda m, n, gen: B.priors.geometric(m, n, 0.4, dtype=D64),
     "tensor": lambda m, n, gen: rnd(m, n, gen=gen),
+    "padding": lambda m, n, gen: B.priors.padding(torch.arange(n) == n - 1, dtype=D64) if n > 1 else None,
 }
 
 
@@ -199,6 +200,22 @@ def test_topk_hard_and_workspace(gen):
     assert torch.allclose(B.workspace_broadcast(k, q), F.scaled_dot_product_attention(k, q, q), atol=1e-12)
     mod = B.topk_attention(4, 2, heads=2).double()
     assert mod(rnd(2, 5, 4, gen=gen)).shape == (2, 5, 4)
+
+
+def test_learned_bias_prior(gen):
+    torch.manual_seed(0)
+    mod = B.StructuralAttention(4, 2, learned_bias=(5, 5)).double()
+    plain = B.StructuralAttention(4, 2).double()
+    plain.load_state_dict({k: v for k, v in mod.state_dict().items() if not k.startswith("bias_prior")})
+    x = rnd(2, 5, 4, gen=gen)
+    assert torch.allclose(mod(x), plain(x), atol=1e-12)  # zero bias = uniform prior
+    mod(x).square().sum().backward()
+    assert mod.bias_prior.bias.grad.abs().sum() > 0
+    with torch.no_grad():
+        mod.bias_prior.bias.copy_(B.priors.causal(5, dtype=D64).clamp_min(-1e4))
+    causal = B.StructuralAttention(4, 2, causal=True).double()
+    causal.load_state_dict(plain.state_dict())
+    assert torch.allclose(mod(x), causal(x), atol=1e-10)
 
 
 def test_map_gradients_pass_straight_through(gen):
