@@ -11,6 +11,7 @@ Energies
     LagrangianEnergy(layers, synapses)  neurons from Lagrangians + interaction terms [KH21]
       Neurons, IdentityLagrangian, LogSumExpLagrangian, LayerNormLagrangian, ReLULagrangian,
       TanhLagrangian, SphericalLagrangian, DenseSynapse, HopfieldSynapse, BiasSynapse
+    EnergyTransformerEnergy(D, H, Y, K) the Energy Transformer energy [ET]; et_block(E, x, alpha, steps)
     Energy, SumEnergy                   base class; ``E1 + E2`` composes parts on one state
 
 Descent
@@ -45,6 +46,7 @@ from .lagrangian import (
     TanhLagrangian,
 )
 from .descend import Descent, descend
+from .et import EnergyTransformerEnergy, MaskedETEnergy, et_block
 from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
 from . import theory
 from . import bayes
@@ -57,7 +59,7 @@ __all__ = [
     "Lagrangian", "IdentityLagrangian", "LogSumExpLagrangian", "LayerNormLagrangian",
     "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "Neurons", "Synapse",
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
-    "Descent", "descend",
+    "Descent", "descend", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
     "theory", "bayes",
 ]

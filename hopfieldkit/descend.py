@@ -173,7 +173,8 @@ def descend(
     Args:
         energy: callable ``energy(xi, beta) -> [...]`` (see :mod:`hopfieldkit.energy`).
         xi: ``[..., *event]`` initial states (float32 or float64, any device).
-        beta: inverse temperature β > 0 (float, or a tensor broadcasting over the batch).
+        beta: inverse temperature β > 0 (float, or a tensor broadcasting over the batch); ``None``
+            passes through to energies that have a default (e.g. the ET energy's 1/√Y).
         method: ``"auto" | "update" | "gd" | "armijo" | "ode"`` (module docstring).
         steps: maximum number of steps (accepted steps for ``"ode"``).
         step_size: η for ``"gd"`` (default 0.1); first and largest trial step for ``"armijo"``
@@ -193,7 +194,8 @@ def descend(
         raise TypeError(f"energy must be callable as energy(xi, beta), got {type(energy).__name__}")
     event_dims = event_dims_of(energy)
     check_tensor("xi", xi, min_dim=event_dims)
-    beta = check_beta(beta, ref=xi)
+    if beta is not None:  # None: the energy's own default (e.g. the ET energy's 1/√Y)
+        beta = check_beta(beta, ref=xi)
     method = check_choice("method", method, METHODS)
     check_positive("steps", steps, allow_zero=True, integer=True)
     if step_size is not None:

@@ -9,3 +9,14 @@ def test_readme_quick_start_runs(capsys):
     exec(compile(code, "README quick start", "exec"), {})
     out = capsys.readouterr().out
     assert "converged=8/8" in out and "True" in out
+
+
+def test_ci_runs_exactly_the_readme_setup_commands():
+    root = pathlib.Path(__file__).parents[1]
+    text = (root / "README.md").read_text()
+    setup = re.search(r"## Set-up(.*?)## Quick start", text, re.S).group(1)
+    commands = re.findall(r"```bash\n(.*?)\n```", setup, re.S)
+    assert len(commands) == 2, "README's set-up has exactly two commands: install, then test"
+    ci = [line for line in (root / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    for cmd in commands:
+        assert cmd.strip() in ci, f"{cmd!r} is not run verbatim by .ci/run"
