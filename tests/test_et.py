@@ -134,6 +134,28 @@ def test_energy_never_increases_along_the_block_random_weights(hn):
         assert ode.monotone()
 
 
+def test_hopfield_terms_alone_decrease_for_every_step_size():
+    """E^HN is concave in g and LN is a monotone map: any α lowers it (module docstring, fact (i))."""
+    for hn in ("relu", "softmax"):
+        E = make(hn)
+        with torch.no_grad():
+            E.Wq.zero_()
+            E.Wk.zero_()  # attention energy now constant
+        x = torch.randn(8, 5, 6, dtype=D64)
+        for alpha in (1.0, 100.0, 1e4):
+            assert hk.et_block(E, x, alpha=alpha, steps=20).monotone(), (hn, alpha)
+
+
+def test_attention_energy_monotone_in_the_documented_range():
+    """Attention alone needs α·γ/σ ≤ 1 (fact (ii)); tokens of scale σ = 0.01 need α ≤ 0.01."""
+    torch.manual_seed(0)
+    E = hk.EnergyTransformerEnergy(16, 2, 4, torch.zeros(1, 16), w_std=0.1).double()
+    for sigma in (1.0, 0.01):
+        x = torch.randn(16, 8, 16, dtype=D64) * sigma
+        run = hk.et_block(E, x, alpha=1.0 * sigma / E.ln_gamma.item(), steps=30)
+        assert run.monotone(), sigma
+
+
 def test_block_with_mask_and_paper_size_init():
     E = hk.EnergyTransformerEnergy(16, 4, 8, 32)  # the paper's initialisation scales
     x = torch.randn(2, 9, 16)
