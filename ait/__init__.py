@@ -1,7 +1,20 @@
-"""ait: the Associative Transformer, built on hopfieldkit's energies and descent.
+"""ait: the Associative Transformer (Sun et al., arXiv 2309.12862), built on hopfieldkit.
 
-Not implemented yet (tracked as the ait issue): this package is a placeholder so that the
-repository layout is final. The Hopfield read it will use is
-:class:`hopfieldkit.LowRankPriorEnergy` with :func:`hopfieldkit.descend`.
+The Hopfield read is :class:`hopfieldkit.LowRankPriorEnergy` descended with :func:`hopfieldkit.descend`,
+and the bottleneck write is a top-k truncated posterior (:class:`hopfieldkit.bayes.TopK`): ait
+re-implements neither.
+
+    from ait import build, make_config, AiT, ViT
+    model = build("ait-tiny", dict(image_size=28, channels=1, patch=4, num_classes=10))
+    logits, balance_loss = model(images)
+
+Models: ``ait-{tiny,small,medium,base}`` (preset ``"ait"``, the fixed default, or ``"paper"``, the
+released code's behaviour with its exact parameter counts), ``vit-{...}`` and ``vit-{...}-cls``.
+Training: ``python -m ait.train --help``. Data: :mod:`ait.data` (Triangle generator, MNIST-5k,
+CIFAR-10 from a local folder).
 """
-__all__: list[str] = []
+from . import data
+from .model import SIZES, AiT, AiTConfig, Block, GlobalWorkspace, PatchEmbed, ViT, build, count_parameters, make_config
+
+__all__ = ["AiT", "AiTConfig", "Block", "GlobalWorkspace", "PatchEmbed", "ViT", "SIZES", "build",
+           "count_parameters", "make_config", "data"]

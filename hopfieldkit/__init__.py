@@ -49,6 +49,7 @@ from .descend import Descent, descend
 from .et import EnergyTransformerEnergy, MaskedETEnergy, et_block
 from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
 from . import theory
+from .checkpoint import save_atomic
 from . import bayes
 
 __version__ = "0.1.0"
@@ -61,5 +62,5 @@ __all__ = [
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
     "Descent", "descend", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
-    "theory", "bayes",
+    "theory", "bayes", "save_atomic",
 ]

@@ -156,3 +156,11 @@ def test_progress_bar_runs(gen, capsys):
     X = torch.randn(8, 5, generator=gen)
     run = hk.descend(hk.HopfieldEnergy(X), X[:3] + 0.1, 4.0, progress=True)
     assert run.success
+
+
+def test_save_atomic_replaces_whole_files(tmp_path):
+    path = tmp_path / "ck.pt"
+    hk.save_atomic({"a": torch.ones(3)}, path)
+    hk.save_atomic({"a": torch.zeros(3)}, path)
+    assert torch.equal(torch.load(path)["a"], torch.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temporary file left behind

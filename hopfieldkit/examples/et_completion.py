@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import pathlib
 import sys
 import time
@@ -28,6 +27,7 @@ import time
 import torch
 from torch import nn
 
+from ..checkpoint import save_atomic
 from ..et import EnergyTransformerEnergy, et_block
 from .images import load_cifar10, load_digits_images, load_mnist5k, make_bars
 
@@ -158,12 +158,6 @@ def evaluate(model: ETCompletion, images: torch.Tensor, mean_patches: torch.Tens
     pred = pred.detach().cpu()
     base = mean_patches.expand_as(p)
     return {"mse": float(masked_mse(pred, p, mask)), "baseline_mse": float(masked_mse(base, p, mask))}
-
-
-def save_atomic(obj, path: pathlib.Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train(cfg: Config, resume: bool = False, progress: bool | None = None, stop_at: int | None = None) -> dict:

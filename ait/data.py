@@ -1,0 +1,113 @@
+"""Data for AiT: the Triangle generator, MNIST-5k and CIFAR from local files, and torch augmentation.
+
+Every generator is seeded and deterministic (same seed → same bytes). Nothing is downloaded.
+
+Triangle [GWS] (SPEC_DATA.md): 64×64 binary images of three vertex clusters; label 0 = equilateral
+(P3 = P1 + R60°(P2 − P1)), label 1 = three independent points, p = ½. Each vertex is a cluster of 8
+points P ± o (4 random offsets o ∈ {−1, 0, 1}²), each a filled disc of radius 2. Fixes over the
+reference, both documented there: a minimum side length (``min_side``, 8 px) and rejection of
+near-equilateral negatives (all sides within ``equilateral_tol`` = 10 % of their mean). 2 classes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hopfieldkit.examples.images import load_cifar10, load_mnist5k
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about a data set."""
+
+    name: str
+    channels: int
+    image_size: int
+    num_classes: int
+    patch: int
+
+
+def _sides(P: np.ndarray) -> np.ndarray:
+    return np.stack([np.linalg.norm(P[1] - P[0]), np.linalg.norm(P[2] - P[1]), np.linalg.norm(P[0] - P[2])])
+
+
+def _triangle_vertices(rng: np.random.Generator, label: int, size: int, min_side: float,
+                       equilateral_tol: float) -> np.ndarray:
+    while True:
+        if label == 0:
+            p1, p2 = rng.integers(1, size, 2), rng.integers(1, size, 2)
+            d = p2 - p1
+            c, s = math.cos(math.pi / 3), math.sin(math.pi / 3)
+            p3 = (p1 + np.array([c * d[0] - s * d[1], s * d[0] + c * d[1]])).astype(np.int64)  # truncate
+            P = np.stack([p1, p2, p3])
+            if (P < 1).any() or (P >= size).any():
+                continue
+        else:
+            P = rng.integers(1, size, (3, 2))
+        sides = _sides(P.astype(float))
+        if sides.min() < min_side:
+            continue
+        if label == 1 and (np.abs(sides - sides.mean()) <= equilateral_tol * sides.mean()).all():
+            continue
+        return P
+
+
+def make_triangles(n: int, seed: int = 0, size: int = 64, min_side: float = 8.0,
+                   equilateral_tol: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` Triangle images ``[n, 1, size, size]`` in {0, 1} and labels ``[n]`` (0 = equilateral)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    yy, xx = np.mgrid[0:size, 0:size]
+    images = np.zeros((n, size, size), dtype=np.float32)
+    offsets = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)])
+    for i in range(n):
+        P = _triangle_vertices(rng, int(labels[i]), size, min_side, equilateral_tol)
+        img = np.zeros((size, size), dtype=bool)
+        for v in P:
+            o = offsets[rng.choice(len(offsets), 4, replace=False)]
+            for c in np.concatenate([v + o, v - o]):
+                img |= (yy - c[1]) ** 2 + (xx - c[0]) ** 2 <= 4
+        images[i] = img
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long()
+
+
+SPECS = {
+    "triangle": DataSpec("triangle", 1, 64, 2, 8),
+    "mnist5k": DataSpec("mnist5k", 1, 28, 10, 4),
+    "cifar10": DataSpec("cifar10", 3, 32, 10, 4),
+}
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+
+
+def load(name: str, split: str, *, data_dir: str | None = None, triangle_train: int = 10_000,
+         triangle_test: int = 2_000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels) for a data key; images are normalised as the model expects them."""
+    if name not in SPECS:
+        raise ValueError(f"unknown data set {name!r}; choose from {sorted(SPECS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if name == "triangle":
+        n = triangle_train if split == "train" else triangle_test
+        return make_triangles(n, seed=seed if split == "train" else seed + 10_007)
+    if name == "mnist5k":
+        return load_mnist5k(split)
+    if data_dir is None:
+        raise ValueError(f"{name} loads from a local folder: pass --data-dir (the folder holding cifar-10-batches-py)")
+    x, y = load_cifar10(data_dir, split)
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    return (x - mean) / std, y
+
+
+def augment_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop with zero padding ``pad`` and a random horizontal flip, per image (torch only)."""
+    B, C, H, W = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (B,), generator=gen).tolist()
+    dx = torch.randint(0, 2 * pad + 1, (B,), generator=gen).tolist()
+    out = torch.stack([padded[b, :, dy[b]:dy[b] + H, dx[b]:dx[b] + W] for b in range(B)])
+    flip = torch.rand(B, generator=gen) < 0.5
+    return torch.where(flip.view(B, 1, 1, 1), out.flip(-1), out)

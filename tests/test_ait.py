@@ -1,0 +1,223 @@
+"""AiT: parameter counts, the workspace layer's equations, presets, ablations, data, training and resume."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import hopfieldkit as hk
+from ait import data as D
+from ait import train as T
+from ait.model import AiT, ViT, build, count_parameters, cv_squared, make_config
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    return AiT(make_config("tiny", image_size=16, channels=1, patch=4, num_classes=3, **kw))
+
+
+def test_paper_preset_parameter_counts_are_exact():
+    with torch.device("meta"):
+        got = [count_parameters(build(f"ait-{s}", preset="paper")) for s in ("small", "medium", "base")]
+        assert got == [15_784_426, 45_876_970, 91_015_786]
+        # the fixed preset has no unused tensors (109,056) and keeps the memory as a buffer (1,024 per block)
+        assert count_parameters(build("ait-small")) == 15_784_426 - 109_056 - 2 * 1_024
+        # ViT-Base: 85.13M with the CLS head (released vit_org.py); flat head + the unused position
+        # embedding (65·768) and CLS token (768) = 85.71M, the paper's ViT-Base (SPEC_AIT §2)
+        assert count_parameters(build("vit-base-cls")) == 85_125_994
+        assert count_parameters(build("vit-base")) + 65 * 768 + 768 == pytest.approx(85.71e6, abs=0.005e6)
+
+
+def test_forward_shapes_and_loss():
+    m = tiny()
+    logits, aux = m(torch.rand(5, 1, 16, 16))
+    assert logits.shape == (5, 3) and aux.shape == () and aux >= 0
+
+
+def test_topk_gates_have_exactly_k_entries_summing_to_one():
+    m = tiny(bottleneck=7)
+    m(torch.rand(4, 1, 16, 16))
+    for ws in m.workspaces():
+        G = ws.last_gates                                   # [H_m, M, pool]
+        assert G.shape == (2, 8, 4 * 16)
+        assert ((G > 0).sum(-1) == 7).all()
+        assert torch.allclose(G.sum(-1), torch.ones(2, 8))
+
+
+def test_k_larger_than_the_pool_is_clamped_to_the_pool():
+    m = tiny(bottleneck=10_000)
+    m(torch.rand(2, 1, 16, 16))
+    G = m.workspaces()[0].last_gates
+    assert ((G > 0).sum(-1) == 2 * 16).all()
+
+
+def test_balance_loss_matches_a_direct_computation():
+    m = tiny(bottleneck=5)
+    _, aux = m(torch.rand(3, 1, 16, 16))
+    direct = 0.0
+    for ws in m.workspaces():
+        for G in ws.last_gates:
+            imp, load = G.sum(0), (G > 0).float().sum(0)
+            for v in (imp, load):
+                mean = v.mean()
+                var = ((v - mean) ** 2).sum() / (len(v) - 1)      # unbiased, as the released code
+                direct += 1e-2 * var / (mean**2 + 1e-10)
+    assert aux.item() == pytest.approx(float(direct), rel=1e-5)
+    assert float(cv_squared(torch.ones(10))) == 0.0
+
+
+def test_ema_keeps_rows_unit_norm_and_memory_moves_only_in_training():
+    m = tiny()
+    before = [ws.memory.clone() for ws in m.workspaces()]
+    m.train()
+    m(torch.rand(4, 1, 16, 16))
+    for ws, b in zip(m.workspaces(), before):
+        assert torch.allclose(ws.memory.norm(dim=-1), torch.ones(8), atol=1e-6)
+        assert not torch.allclose(ws.memory, b)
+    frozen = [ws.memory.clone() for ws in m.workspaces()]
+    m.eval()
+    m(torch.rand(4, 1, 16, 16))
+    assert all(torch.equal(ws.memory, f) for ws, f in zip(m.workspaces(), frozen))
+    paper = AiT(make_config("tiny", "paper", image_size=16, channels=1, patch=4, num_classes=3))
+    paper.eval()
+    pb = paper.workspaces()[0].memory.clone()
+    paper(torch.rand(4, 1, 16, 16))
+    assert not torch.equal(paper.workspaces()[0].memory, pb), "the paper preset writes memory in eval"
+
+
+def test_hopfield_energy_never_increases_over_read_steps():
+    m = tiny(hopfield_steps=6)
+    for ws in m.workspaces():
+        ws.record_energy = True
+    m(torch.rand(3, 1, 16, 16))
+    for ws in m.workspaces():
+        run = ws.last_read
+        assert run.energies.shape == (7, 3, 16) and run.monotone()
+        assert (run.energies[-1] <= run.energies[0]).all()
+
+
+def test_eval_prediction_does_not_depend_on_the_rest_of_the_batch():
+    torch.manual_seed(1)
+    x = torch.rand(6, 1, 16, 16)
+    m = tiny()
+    m(x)                       # one training step's write, then evaluate
+    m.eval()
+    with torch.no_grad():
+        alone = m(x[:1])[0]
+        together = m(x)[0][:1]
+        other = m(torch.cat([x[:1], torch.rand(5, 1, 16, 16)]))[0][:1]
+    assert torch.allclose(alone, together, atol=1e-6) and torch.allclose(alone, other, atol=1e-6)
+    # the released behaviour (paper preset) makes a prediction depend on the batch: documented
+    torch.manual_seed(0)
+    p = AiT(make_config("tiny", "paper", image_size=16, channels=1, patch=4, num_classes=3))
+    p.eval()
+    state = {k: v.clone() for k, v in p.state_dict().items()}
+    with torch.no_grad():
+        a = p(x[:1])[0]
+        p.load_state_dict(state)                        # same memory before both calls
+        b = p(torch.cat([x[:1], torch.rand(5, 1, 16, 16)]))[0][:1]
+        p.load_state_dict(state)
+        c = p(x[:1])[0]
+    assert torch.allclose(a, c, atol=1e-6)              # same batch, same memory: same prediction
+    assert not torch.allclose(a, b, atol=1e-6)          # other samples in the batch change it
+
+
+def test_write_path_learns_in_the_default_preset_only():
+    for preset, learns in (("ait", True), ("paper", False)):
+        torch.manual_seed(0)
+        m = AiT(make_config("tiny", preset, image_size=16, channels=1, patch=4, num_classes=3))
+        logits, aux = m(torch.rand(4, 1, 16, 16))
+        torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
+        ws = m.workspaces()[0]
+        got = ws.to_v.weight.grad is not None and ws.to_v.weight.grad.abs().sum() > 0
+        assert got == learns, preset
+        assert ws.read.f_LT.weight.grad.abs().sum() > 0   # f_LT learns through the Hopfield read in both
+
+
+@pytest.mark.parametrize("kw", [dict(self_attention=False), dict(hopfield=False), dict(balance_loss=False),
+                                dict(bottleneck_on=False), dict(memory=False), dict(reset_memory_every=1),
+                                dict(learn_beta=True, hopfield_steps=3)])
+def test_ablation_switches_run_and_train(kw):
+    m = tiny(**kw)
+    logits, aux = m(torch.rand(4, 1, 16, 16))
+    (torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])) + aux).backward()
+    if kw == dict(balance_loss=False) or kw == dict(memory=False):
+        assert aux.item() == 0.0
+    if kw == dict(bottleneck_on=False):
+        assert (m.workspaces()[0].last_gates > 0).all()
+    if kw == dict(memory=False):
+        assert count_parameters(m) == count_parameters(ViT(m.cfg))
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: make_config("tiny", image_size=30, patch=4), ValueError, "not divisible by the patch size"),
+    (lambda: make_config("tiny", "released"), ValueError, "unknown preset"),
+    (lambda: make_config("huge"), ValueError, "unknown size"),
+    (lambda: make_config("tiny", bogus=1), ValueError, "unknown config fields"),
+    (lambda: build("resnet-tiny"), ValueError, "unknown model"),
+    (lambda: tiny()(torch.rand(2, 3, 16, 16)), ValueError, r"images must be \[B, 1, 16, 16\]"),
+    (lambda: D.load("cifar10", "train"), ValueError, "--data-dir"),
+    (lambda: D.load("imagenet", "train"), ValueError, "unknown data set"),
+])
+def test_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_missing_cifar_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        D.load("cifar10", "train", data_dir=str(tmp_path))
+
+
+def test_triangle_generator_is_seeded_and_correct():
+    x1, y1 = D.make_triangles(40, seed=3)
+    x2, y2 = D.make_triangles(40, seed=3)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert x1.shape == (40, 1, 64, 64) and set(x1.unique().tolist()) <= {0.0, 1.0}
+    assert 10 < int(y1.sum()) < 30
+    rng = np.random.default_rng(0)
+    for label in (0, 1):
+        for _ in range(50):
+            P = D._triangle_vertices(rng, label, 64, 8.0, 0.1).astype(float)
+            s = D._sides(P)
+            assert s.min() >= 8.0
+            spread = np.abs(s - s.mean()).max() / s.mean()
+            assert (spread < 0.1) if label == 0 else (spread > 0.1)
+
+
+def test_short_training_run_beats_chance_and_writes_metrics(tmp_path):
+    cfg = T.TrainConfig(data="mnist5k", out=str(tmp_path), max_steps=150, eval_every=75, device="cpu")
+    last = T.train(cfg, progress=False)
+    assert last["acc"] > 0.6, last                          # chance is 0.1
+    lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [75, 150]
+    assert all({"step", "split", "loss", "acc"} <= set(l) for l in lines)
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["preset"] == "ait"
+
+
+def test_resume_equals_an_unbroken_run(tmp_path):
+    base = dict(data="mnist5k", max_steps=12, eval_every=5, batch_size=16, device="cpu")
+    T.train(T.TrainConfig(**base, out=str(tmp_path / "a")), progress=False)
+    cfg = T.TrainConfig(**base, out=str(tmp_path / "b"))
+    T.train(cfg, progress=False, stop_at=7)
+    T.train(cfg, resume=True, progress=False)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 12
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k     # includes the workspace memories
+
+
+def test_cli_help_and_overrides(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        T.parse_args(["--help"])
+    assert "--set" in capsys.readouterr().out
+    cfg, resume, stop = T.parse_args(["--model", "ait-tiny", "--set", "hopfield_steps=3", "--set", "beta=0.5",
+                                      "--out", str(tmp_path), "--resume"])
+    assert cfg.overrides == {"hopfield_steps": 3, "beta": 0.5} and resume and stop is None
+    conf = tmp_path / "c.json"
+    conf.write_text(json.dumps({"data": "mnist5k", "max_steps": 5, "overrides": {"bottleneck": 8}}))
+    cfg, _, _ = T.parse_args(["--config", str(conf)])
+    assert cfg.data == "mnist5k" and cfg.max_steps == 5 and cfg.overrides == {"bottleneck": 8}
