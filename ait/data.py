@@ -11,6 +11,7 @@ near-equilateral negatives (all sides within ``equilateral_tol`` = 10 % of their
 from __future__ import annotations
 
 import math
+import pathlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,35 @@ class DataSpec:
     image_size: int
     num_classes: int
     patch: int
+    question_dim: int = 0
+
+
+@dataclass
+class Split:
+    """One split: images, labels, and for question answering the questions, the image each question
+    is about (``image_index``) and its family (0 unary / non-relational, 1 binary / relational, 2 ternary)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    questions: torch.Tensor | None = None
+    image_index: torch.Tensor | None = None
+    family: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(images, questions or None, labels) of the samples ``idx``."""
+        img = self.images[idx] if self.image_index is None else self.images[self.image_index[idx]]
+        return img, None if self.questions is None else self.questions[idx], self.labels[idx]
+
+    def subset(self, n: int | None) -> "Split":
+        if n is None or n >= len(self):
+            return self
+        keep = slice(0, n)
+        if self.image_index is None:
+            return Split(self.images[keep], self.labels[keep])
+        return Split(self.images, self.labels[keep], self.questions[keep], self.image_index[keep], self.family[keep])
 
 
 def _sides(P: np.ndarray) -> np.ndarray:
@@ -76,30 +106,44 @@ def make_triangles(n: int, seed: int = 0, size: int = 64, min_side: float = 8.0,
 
 SPECS = {
     "triangle": DataSpec("triangle", 1, 64, 2, 8),
+    "sort-of-clevr": DataSpec("sort-of-clevr", 3, 75, 10, 15, question_dim=18),
     "mnist5k": DataSpec("mnist5k", 1, 28, 10, 4),
     "cifar10": DataSpec("cifar10", 3, 32, 10, 4),
 }
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
 
-def load(name: str, split: str, *, data_dir: str | None = None, triangle_train: int = 10_000,
-         triangle_test: int = 2_000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images, labels) for a data key; images are normalised as the model expects them."""
+def load(name: str, split: str, *, data_dir: str | None = None, size: int | None = None, seed: int = 0,
+         clevr_quirks: bool = False) -> Split:
+    """A split of a data set key, normalised as the model expects. ``size`` limits the number of
+    samples (generated ones are generated in that number: Triangle images, Sort-of-CLEVR images)."""
     if name not in SPECS:
         raise ValueError(f"unknown data set {name!r}; choose from {sorted(SPECS)}")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if name == "triangle":
-        n = triangle_train if split == "train" else triangle_test
-        return make_triangles(n, seed=seed if split == "train" else seed + 10_007)
+        n = size or (10_000 if split == "train" else 2_000)
+        return Split(*make_triangles(n, seed=seed if split == "train" else seed + 10_007))
+    if name == "sort-of-clevr":
+        from .clevr import load_sort_of_clevr
+        n_img = None if size is None else max(1, size // 30)
+        kw = {} if n_img is None else {"n_train": n_img, "n_test": n_img}
+        cache = None
+        if n_img is None:  # the full set is cached; small test sets are generated on the fly
+            root = pathlib.Path(data_dir) if data_dir else pathlib.Path.home() / ".cache" / "hopfieldkit"
+            cache = root / f"sort_of_clevr_seed{seed}{'_quirks' if clevr_quirks else ''}.npz"
+        img, q, a = load_sort_of_clevr(split, cache=cache, seed=seed, quirks=clevr_quirks, **kw)
+        Q = q.shape[1]
+        qf = q.reshape(-1, 18)
+        return Split(img, a.reshape(-1), qf, torch.arange(len(img)).repeat_interleave(Q), qf[:, 12:15].argmax(-1))
     if name == "mnist5k":
-        return load_mnist5k(split)
+        return Split(*load_mnist5k(split)).subset(size)
     if data_dir is None:
         raise ValueError(f"{name} loads from a local folder: pass --data-dir (the folder holding cifar-10-batches-py)")
     x, y = load_cifar10(data_dir, split)
     mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
-    return (x - mean) / std, y
+    return Split((x - mean) / std, y).subset(size)
 
 
 def augment_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:

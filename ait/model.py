@@ -56,6 +56,7 @@ class AiTConfig:
     channels: int = 3
     patch: int = 4
     num_classes: int = 10
+    question_dim: int = 0           # > 0: a question vector enters as one extra token (Sort-of-CLEVR)
     # backbone
     dim: int = 768
     depth: int = 2
@@ -88,7 +89,8 @@ class AiTConfig:
 
     @property
     def tokens(self) -> int:
-        return (self.image_size // self.patch) ** 2
+        """Tokens per sample: the patches, plus the question token when there is one."""
+        return (self.image_size // self.patch) ** 2 + (1 if self.question_dim else 0)
 
 
 def make_config(size: str = "tiny", preset: str = "ait", **overrides) -> AiTConfig:
@@ -277,6 +279,30 @@ class Block(nn.Module):
         return x + self.ff(x), x.new_zeros(())
 
 
+class Inputs(nn.Module):
+    """Patch embedding, and the question token (Linear question_dim → D) when the task has one."""
+
+    def __init__(self, cfg: AiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.patches = PatchEmbed(cfg)
+        self.question = nn.Linear(cfg.question_dim, cfg.dim) if cfg.question_dim else None
+
+    def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> torch.Tensor:
+        cfg = self.cfg
+        if img.dim() != 4 or img.shape[1] != cfg.channels or img.shape[-1] != cfg.image_size:
+            raise ValueError(f"images must be [B, {cfg.channels}, {cfg.image_size}, {cfg.image_size}], got {tuple(img.shape)}")
+        x = self.patches(img)
+        if self.question is None:
+            if question is not None:
+                raise ValueError("this model takes no question (question_dim = 0)")
+            return x
+        if question is None or question.shape != (img.shape[0], cfg.question_dim):
+            raise ValueError(f"question must be [B, {cfg.question_dim}], got "
+                             f"{None if question is None else tuple(question.shape)}")
+        return torch.cat([x, self.question(question).unsqueeze(1)], 1)
+
+
 class AiT(nn.Module):
     """Patch embedding → L AiT blocks → flattened-token head (LN over N·D, then Linear). Returns
     ``(logits, balance loss)``; the training loss is CE + balance loss."""
@@ -284,7 +310,7 @@ class AiT(nn.Module):
     def __init__(self, cfg: AiTConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = PatchEmbed(cfg)
+        self.embed = Inputs(cfg)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
         flat = cfg.tokens * cfg.dim
         self.head = nn.Sequential(nn.LayerNorm(flat), nn.Linear(flat, cfg.num_classes))
@@ -294,15 +320,12 @@ class AiT(nn.Module):
             self.conv = nn.Conv2d(3, cfg.dim, 5, 4, 1)
         self._steps = 0
 
-    def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if img.dim() != 4 or img.shape[1] != self.cfg.channels or img.shape[-1] != self.cfg.image_size:
-            raise ValueError(f"images must be [B, {self.cfg.channels}, {self.cfg.image_size}, {self.cfg.image_size}], "
-                             f"got {tuple(img.shape)}")
+    def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.embed(img, question)
         if self.training and self.cfg.reset_memory_every:
             self._steps += 1
             if self._steps % self.cfg.reset_memory_every == 0:
                 self.reset_memory()
-        x = self.embed(img)
         aux = x.new_zeros(())
         for blk in self.blocks:
             x, a = blk(x)
@@ -327,7 +350,7 @@ class ViT(nn.Module):
         if head not in ("flat", "cls"):
             raise ValueError(f"head must be 'flat' or 'cls', got {head!r}")
         self.cfg, self.head_kind = replace(cfg, memory=False), head
-        self.embed = PatchEmbed(cfg)
+        self.embed = Inputs(cfg)
         self.blocks = nn.ModuleList([Block(self.cfg) for _ in range(cfg.depth)])
         if head == "cls":
             self.pos_embedding = nn.Parameter(torch.randn(1, cfg.tokens + 1, cfg.dim) * 0.02)
@@ -337,8 +360,8 @@ class ViT(nn.Module):
             flat = cfg.tokens * cfg.dim
             self.head = nn.Sequential(nn.LayerNorm(flat), nn.Linear(flat, cfg.num_classes))
 
-    def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.embed(img)
+    def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.embed(img, question)
         if self.head_kind == "cls":
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], 1) + self.pos_embedding
         for blk in self.blocks:

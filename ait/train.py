@@ -4,7 +4,8 @@ One readable loop (after nanoGPT). Writes to ``--out``:
 
 - ``config.json``: the resolved configuration (model and training);
 - ``metrics.jsonl``: one JSON object per evaluation (``step``, ``epoch``, ``split``, ``loss``, ``acc``,
-  ``train_loss``, ``lr``, ``images_per_s``);
+  ``train_loss``, ``lr``, ``images_per_s``; on Sort-of-CLEVR also ``acc_nonrelational``,
+  ``acc_relational``, ``acc_ternary``);
 - ``last.pt`` and ``best.pt`` (best test accuracy), written atomically (temporary file + rename).
 
 ``--resume`` continues ``--out`` exactly: model (with the workspace memories), optimiser, schedule
@@ -45,6 +46,9 @@ class TrainConfig:
     preset: str = "ait"
     data: str = "triangle"
     data_dir: str | None = None
+    train_size: int | None = None
+    test_size: int | None = None
+    clevr_quirks: bool = False
     out: str = "runs/ait"
     batch_size: int | None = None
     lr: float | None = None
@@ -90,18 +94,29 @@ def lr_at(step: int, c: TrainConfig) -> float:
     return c.min_lr + 0.5 * (c.lr - c.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
+FAMILY_NAMES = ("nonrelational", "relational", "ternary")  # Sort-of-CLEVR question families
+
+
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int, device) -> dict:
-    """Loss and accuracy on every sample (the last batch may be smaller)."""
+def evaluate(model, split: D.Split, batch_size: int, device) -> dict:
+    """Loss and accuracy on every sample (the last batch may be smaller); per question family too."""
     model.eval()
-    loss, correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-        logits, _ = model(xb)
-        loss += F.cross_entropy(logits.float(), yb, reduction="sum").item()
-        correct += (logits.argmax(-1) == yb).sum().item()
+    loss, hits = 0.0, []
+    for i in range(0, len(split), batch_size):
+        idx = torch.arange(i, min(i + batch_size, len(split)))
+        xb, qb, yb = split.batch(idx)
+        logits, _ = model(xb.to(device), None if qb is None else qb.to(device))
+        loss += F.cross_entropy(logits.float(), yb.to(device), reduction="sum").item()
+        hits.append((logits.argmax(-1).cpu() == yb))
     model.train()
-    return {"loss": loss / len(x), "acc": correct / len(x)}
+    hits = torch.cat(hits).float()
+    out = {"loss": loss / len(split), "acc": hits.mean().item()}
+    if split.family is not None:
+        for f, name in enumerate(FAMILY_NAMES):
+            sel = split.family == f
+            if sel.any():
+                out[f"acc_{name}"] = hits[sel].mean().item()
+    return out
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, stop_at: int | None = None) -> dict:
@@ -109,11 +124,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    train_x, train_y = D.load(cfg.data, "train", data_dir=cfg.data_dir, seed=cfg.seed)
-    test_x, test_y = D.load(cfg.data, "test", data_dir=cfg.data_dir, seed=cfg.seed)
+    kw = dict(data_dir=cfg.data_dir, seed=cfg.seed, clevr_quirks=cfg.clevr_quirks)
+    train_set = D.load(cfg.data, "train", size=cfg.train_size, **kw)
+    test_set = D.load(cfg.data, "test", size=cfg.test_size, **kw)
     spec = D.SPECS[cfg.data]
-    c = resolve(cfg, len(train_x))
-    data_fields = dict(image_size=spec.image_size, channels=spec.channels, num_classes=spec.num_classes, patch=spec.patch)
+    c = resolve(cfg, len(train_set))
+    data_fields = dict(image_size=spec.image_size, channels=spec.channels, num_classes=spec.num_classes,
+                       patch=spec.patch, question_dim=spec.question_dim)
     model = build(c.model, data_fields, preset=c.preset, **c.overrides)
     dev = torch.device(c.device)
     model.to(dev)
@@ -140,14 +157,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         bar = tqdm(total=c.max_steps, initial=step, desc=c.model)
     end = c.max_steps if stop_at is None else min(stop_at, c.max_steps)
     last, t0, seen = {}, time.time(), 0
-    per_epoch = math.ceil(len(train_x) / c.batch_size)
+    per_epoch = math.ceil(len(train_set) / c.batch_size)
     while step < end:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, c)
-        idx = torch.randint(0, len(train_x), (c.batch_size,), generator=gen)
-        xb, yb = train_x[idx].to(dev), train_y[idx].to(dev)
+        idx = torch.randint(0, len(train_set), (c.batch_size,), generator=gen)
+        xb, qb, yb = train_set.batch(idx)
+        xb, yb = xb.to(dev), yb.to(dev)
+        qb = None if qb is None else qb.to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=c.bf16):
-            logits, aux = run_model(xb)
+            logits, aux = run_model(xb, qb)
             loss = F.cross_entropy(logits.float(), yb) + aux.float()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -158,7 +177,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr_at(step, c):.1e}")
         if step % c.eval_every == 0 or step == c.max_steps:
-            ev = evaluate(model, test_x, test_y, 4 * c.batch_size, dev)
+            ev = evaluate(model, test_set, 4 * c.batch_size, dev)
             last = {"step": step, "epoch": round(step / per_epoch, 3), "split": "test", **ev,
                     "train_loss": loss.item(), "lr": lr_at(step, c), "images_per_s": round(seen / (time.time() - t0), 1)}
             with open(out / "metrics.jsonl", "a") as fh:
@@ -195,7 +214,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool, int | 
     ap.add_argument("--config", default=None, help="JSON or YAML file of TrainConfig fields (and 'overrides')")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help=f"override a model field, e.g. --set hopfield_steps=3; fields: {', '.join(AiTConfig.__dataclass_fields__)}")
-    for name in ("batch_size", "max_steps", "epochs", "eval_every", "warmup_steps", "seed"):
+    ap.add_argument("--clevr-quirks", action="store_true", help="Sort-of-CLEVR with the reference generator's flaws")
+    for name in ("batch_size", "max_steps", "epochs", "eval_every", "warmup_steps", "seed", "train_size", "test_size"):
         ap.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     for name in ("lr", "weight_decay", "warmup_lr", "min_lr"):
         ap.add_argument("--" + name.replace("_", "-"), type=float, default=None)
@@ -219,7 +239,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool, int | 
         k, v = kv.split("=", 1)
         overrides[k] = _parse_value(v)
     for k in ("model", "preset", "data", "data_dir", "out", "batch_size", "max_steps", "epochs", "eval_every",
-              "warmup_steps", "seed", "lr", "weight_decay", "warmup_lr", "min_lr", "device", "bf16", "compile"):
+              "warmup_steps", "seed", "lr", "weight_decay", "warmup_lr", "min_lr", "device", "bf16", "compile",
+              "train_size", "test_size", "clevr_quirks"):
         if a[k] is not None and (k not in fields or a[k] != ap.get_default(k)):
             fields[k] = a[k]
     unknown = set(fields) - set(TrainConfig.__dataclass_fields__)
