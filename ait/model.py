@@ -86,6 +86,9 @@ class AiTConfig:
     bottleneck_on: bool = True      # False: dense attention over the whole pool
     memory: bool = True             # False: the block is a plain ViT block (= ViT)
     reset_memory_every: int = 0     # > 0: re-initialise the memory every that many training steps
+    # data parallel: all-gather the pool across ranks, so the workspace sees the global batch and
+    # every rank makes the identical write (the memory stays the same on every rank)
+    gather_pool: bool = True
 
     @property
     def tokens(self) -> int:
@@ -224,12 +227,23 @@ class GlobalWorkspace(nn.Module):
                 aux = aux + cfg.balance_weight * (cv_squared(G[h].sum(0)) + cv_squared((G[h] > 0).to(G.dtype).sum(0)))
         return new, aux
 
+    def pool(self, z: torch.Tensor) -> torch.Tensor:
+        """The squashed pool ``[B·N, D]``; under torch.distributed (with ``gather_pool``) the pools of all
+        ranks, concatenated in rank order, with gradients flowing back to each rank's patches."""
+        Z = z.reshape(-1, z.shape[-1])
+        dist = torch.distributed
+        if self.cfg.gather_pool and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            from torch.distributed._functional_collectives import all_gather_single_autograd
+
+            Z = all_gather_single_autograd(Z, gather_dim=0, group=dist.group.WORLD)
+        return Z
+
     def forward(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
         B, N, D = u.shape
         z = self.norm_z(self.mlp(u))
         if self.training or not cfg.freeze_memory_in_eval:
-            gamma, aux = self.write(z.reshape(B * N, D))
+            gamma, aux = self.write(self.pool(z))
             with torch.no_grad():
                 self.memory.copy_(gamma.detach())
         else:

@@ -8,6 +8,9 @@ One readable loop (after nanoGPT). Writes to ``--out``:
   ``acc_relational``, ``acc_ternary``);
 - ``last.pt`` and ``best.pt`` (best test accuracy), written atomically (temporary file + rename).
 
+Multi-process: ``torchrun --nproc_per_node K -m ait.train ...`` (DDP; the workspace pool is
+all-gathered across ranks and the memory stays identical on every rank; ``--batch-size`` is global).
+
 ``--resume`` continues ``--out`` exactly: model (with the workspace memories), optimiser, schedule
 step, data order and random state are restored, so a resumed run equals an unbroken one.
 
@@ -22,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import pathlib
 import sys
 import time
@@ -119,8 +123,33 @@ def evaluate(model, split: D.Split, batch_size: int, device) -> dict:
     return out
 
 
+def setup_distributed(device: str) -> tuple[int, int, str]:
+    """Under ``torchrun`` (WORLD_SIZE > 1): join the process group (nccl on CUDA, gloo on CPU).
+    Returns (rank, world size, this rank's device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    cuda = device.startswith("cuda")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, stop_at: int | None = None) -> dict:
-    """Run (or continue) a training job; returns the last evaluation."""
+    """Run (or continue) a training job; returns the last evaluation.
+
+    Under ``torchrun --nproc_per_node K -m ait.train ...`` the global batch (``batch_size``) is split
+    over the K ranks, the model is wrapped in DistributedDataParallel, the workspace pool is
+    all-gathered so every rank writes the identical memory, and rank 0 writes the files.
+    """
+    rank, world, device = setup_distributed(cfg.device)
+    cfg = dataclasses.replace(cfg, device=device)
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -147,10 +176,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
         step, best = ck["step"], ck["best"]
-    (out / "config.json").write_text(json.dumps({"train": dataclasses.asdict(c), "model": dataclasses.asdict(
-        model.cfg), "parameters": count_parameters(model)}, indent=2, default=str))
-    run_model = torch.compile(model) if c.compile else model
-    show = sys.stderr.isatty() if progress is None else progress
+    if c.batch_size % world:
+        raise ValueError(f"batch_size {c.batch_size} must be divisible by the number of processes {world}")
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps({"train": dataclasses.asdict(c), "model": dataclasses.asdict(
+            model.cfg), "parameters": count_parameters(model), "world_size": world}, indent=2, default=str))
+    run_model = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        run_model = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    run_model = torch.compile(run_model) if c.compile else run_model
+    show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
+    local = c.batch_size // world
     bar = None
     if show:
         from tqdm.auto import tqdm
@@ -161,8 +198,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     while step < end:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, c)
-        idx = torch.randint(0, len(train_set), (c.batch_size,), generator=gen)
-        xb, qb, yb = train_set.batch(idx)
+        idx = torch.randint(0, len(train_set), (c.batch_size,), generator=gen)  # the global batch
+        xb, qb, yb = train_set.batch(idx[rank * local:(rank + 1) * local])
         xb, yb = xb.to(dev), yb.to(dev)
         qb = None if qb is None else qb.to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=c.bf16):
@@ -177,15 +214,22 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr_at(step, c):.1e}")
         if step % c.eval_every == 0 or step == c.max_steps:
+            train_loss = loss.detach()
+            if world > 1:  # log the global batch's loss, not rank 0's share
+                import torch.distributed as dist
+                dist.all_reduce(train_loss)
+                train_loss = train_loss / world
             ev = evaluate(model, test_set, 4 * c.batch_size, dev)
             last = {"step": step, "epoch": round(step / per_epoch, 3), "split": "test", **ev,
-                    "train_loss": loss.item(), "lr": lr_at(step, c), "images_per_s": round(seen / (time.time() - t0), 1)}
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(last) + "\n")
+                    "train_loss": train_loss.item(), "lr": lr_at(step, c), "images_per_s": round(seen / (time.time() - t0), 1)}
+            if rank == 0:
+                with open(out / "metrics.jsonl", "a") as fh:
+                    fh.write(json.dumps(last) + "\n")
             if ev["acc"] > best:
                 best = ev["acc"]
-                save_atomic({"model": model.state_dict(), "step": step, "acc": best}, out / "best.pt")
-        if step % c.eval_every == 0 or step == end:
+                if rank == 0:
+                    save_atomic({"model": model.state_dict(), "step": step, "acc": best}, out / "best.pt")
+        if rank == 0 and (step % c.eval_every == 0 or step == end):
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                          "torch_rng": torch.get_rng_state(), "step": step, "best": best}, out / "last.pt")
     if bar is not None:
@@ -253,7 +297,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool, int | 
 def main(argv: list[str] | None = None) -> dict:
     cfg, resume, stop_at = parse_args(argv)
     last = train(cfg, resume=resume, stop_at=stop_at)
-    print(json.dumps(last))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(last))
     return last
 
 
