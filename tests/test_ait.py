@@ -221,3 +221,17 @@ def test_cli_help_and_overrides(capsys, tmp_path):
     conf.write_text(json.dumps({"data": "mnist5k", "max_steps": 5, "overrides": {"bottleneck": 8}}))
     cfg, _, _ = T.parse_args(["--config", str(conf)])
     assert cfg.data == "mnist5k" and cfg.max_steps == 5 and cfg.overrides == {"bottleneck": 8}
+
+
+def test_evaluate_writes_accuracies_and_figures(tmp_path):
+    from ait import evaluate as E
+
+    T.train(T.TrainConfig(data="mnist5k", out=str(tmp_path), max_steps=30, eval_every=30, batch_size=32,
+                          test_size=200, device="cpu"), progress=False)
+    res = E.main([str(tmp_path), "--read-steps", "5"])
+    assert set(res["per_class"]) == {str(c) for c in range(10)}
+    assert 0.0 <= res["acc"] <= 1.0 and res["read_energy_monotone"] is True
+    for name in ("eval.json", "priors.png", "energy.png", "attention.png"):
+        assert (tmp_path / name).exists(), name
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        E.load_run(tmp_path, "nope.pt")
