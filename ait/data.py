@@ -52,9 +52,10 @@ class Split:
         return img, None if self.questions is None else self.questions[idx], self.labels[idx]
 
     def subset(self, n: int | None) -> "Split":
+        """``n`` samples spread evenly over the split (files are often sorted by class)."""
         if n is None or n >= len(self):
             return self
-        keep = slice(0, n)
+        keep = torch.linspace(0, len(self) - 1, n).round().long()
         if self.image_index is None:
             return Split(self.images[keep], self.labels[keep])
         return Split(self.images, self.labels[keep], self.questions[keep], self.image_index[keep], self.family[keep])

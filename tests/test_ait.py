@@ -235,3 +235,8 @@ def test_evaluate_writes_accuracies_and_figures(tmp_path):
         assert (tmp_path / name).exists(), name
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         E.load_run(tmp_path, "nope.pt")
+
+
+def test_subsets_cover_every_class():
+    split = D.load("mnist5k", "test", size=100)
+    assert len(split) == 100 and set(split.labels.tolist()) == set(range(10))
