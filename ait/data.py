@@ -1,6 +1,7 @@
 """Data for AiT: the Triangle generator, MNIST-5k and CIFAR from local files, and torch augmentation.
 
 Every generator is seeded and deterministic (same seed → same bytes). Nothing is downloaded.
+CIFAR training batches get random crops (padding 4) and horizontal flips (:func:`augment_crop_flip`).
 
 Triangle [GWS] (SPEC_DATA.md): 64×64 binary images of three vertex clusters; label 0 = equilateral
 (P3 = P1 + R60°(P2 − P1)), label 1 = three independent points, p = ½. Each vertex is a cluster of 8
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hopfieldkit.examples.images import load_cifar10, load_mnist5k
+from hopfieldkit.examples.images import load_cifar10, load_cifar100, load_mnist5k
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,12 @@ SPECS = {
     "sort-of-clevr": DataSpec("sort-of-clevr", 3, 75, 10, 15, question_dim=18),
     "mnist5k": DataSpec("mnist5k", 1, 28, 10, 4),
     "cifar10": DataSpec("cifar10", 3, 32, 10, 4),
+    "cifar100": DataSpec("cifar100", 3, 32, 100, 4),
 }
-CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+# each set with its own statistics (the released code used CIFAR-10's for CIFAR-100: quirk Q6)
+NORMALISE = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+             "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
+AUGMENTED = ("cifar10", "cifar100")
 
 
 def load(name: str, split: str, *, data_dir: str | None = None, size: int | None = None, seed: int = 0,
@@ -140,10 +145,10 @@ def load(name: str, split: str, *, data_dir: str | None = None, size: int | None
     if name == "mnist5k":
         return Split(*load_mnist5k(split)).subset(size)
     if data_dir is None:
-        raise ValueError(f"{name} loads from a local folder: pass --data-dir (the folder holding cifar-10-batches-py)")
-    x, y = load_cifar10(data_dir, split)
-    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+        raise ValueError(f"{name} loads from a local folder: pass --data-dir (the folder holding "
+                         f"{'cifar-10-batches-py' if name == 'cifar10' else 'cifar-100-python'})")
+    x, y = (load_cifar10 if name == "cifar10" else load_cifar100)(data_dir, split)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in NORMALISE[name])
     return Split((x - mean) / std, y).subset(size)
 
 

@@ -200,6 +200,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             group["lr"] = lr_at(step, c)
         idx = torch.randint(0, len(train_set), (c.batch_size,), generator=gen)  # the global batch
         xb, qb, yb = train_set.batch(idx[rank * local:(rank + 1) * local])
+        if c.data in D.AUGMENTED:
+            xb = D.augment_crop_flip(xb, gen)
         xb, yb = xb.to(dev), yb.to(dev)
         qb = None if qb is None else qb.to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=c.bf16):
@@ -252,7 +254,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool, int | 
     ap.add_argument("--model", default="ait-tiny", help="ait-{tiny,small,medium,base}, vit-{...}[-cls]")
     ap.add_argument("--preset", default="ait", choices=["ait", "paper"], help="paper = the released code's behaviour")
     ap.add_argument("--data", default="triangle", choices=sorted(D.SPECS))
-    ap.add_argument("--data-dir", default=None, help="folder with the CIFAR files (cifar10)")
+    ap.add_argument("--data-dir", default=None, help="folder with the CIFAR files (cifar10, cifar100)")
     ap.add_argument("--out", default="runs/ait")
     ap.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     ap.add_argument("--config", default=None, help="JSON or YAML file of TrainConfig fields (and 'overrides')")

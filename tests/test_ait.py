@@ -240,3 +240,55 @@ def test_evaluate_writes_accuracies_and_figures(tmp_path):
 def test_subsets_cover_every_class():
     split = D.load("mnist5k", "test", size=100)
     assert len(split) == 100 and set(split.labels.tolist()) == set(range(10))
+
+
+def _fake_cifar(root, hundred=False, n=20):
+    """A small folder in the real python-pickle layout, so the real parsing code is what gets tested."""
+    import pickle
+
+    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    key = "fine_labels" if hundred else "labels"
+    names = ["train", "test"] if hundred else [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), key: rng.integers(0, 100 if hundred else 10, n).tolist()}
+        with open(folder / name, "wb") as fh:
+            pickle.dump(batch, fh)
+    return folder
+
+
+@pytest.mark.parametrize("hundred", [False, True])
+def test_cifar_from_a_local_folder_trains(tmp_path, hundred):
+    _fake_cifar(tmp_path, hundred)
+    name = "cifar100" if hundred else "cifar10"
+    split = D.load(name, "train", data_dir=str(tmp_path))
+    assert split.images.shape == ((20 if hundred else 100), 3, 32, 32)
+    assert abs(split.images.mean().item()) < 0.5              # normalised with the set's own statistics
+    cfg = T.TrainConfig(data=name, data_dir=str(tmp_path), max_steps=2, eval_every=2, batch_size=8,
+                        out=str(tmp_path / "run"), device="cpu")
+    last = T.train(cfg, progress=False)
+    assert 0.0 <= last["acc"] <= 1.0
+
+
+def test_augmentation_crops_and_flips():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    out = D.augment_crop_flip(x, g, pad=2)
+    assert out.shape == x.shape
+    assert not torch.equal(out, x)
+    out2 = D.augment_crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+    assert torch.equal(out, out2)                               # seeded
+    same = D.augment_crop_flip(x, torch.Generator().manual_seed(0), pad=0)
+    assert all(torch.equal(same[b], x[b]) or torch.equal(same[b], x[b].flip(-1)) for b in range(2))
+
+
+def test_real_cifar_images_from_foolbox_through_ait():
+    from hopfieldkit.examples.images import load_foolbox_images
+
+    x, y = load_foolbox_images("cifar10")
+    assert x.shape == (20, 3, 32, 32) and y[:4].tolist() == [3, 8, 8, 0]  # the official test set's first images
+    torch.manual_seed(0)
+    m = AiT(make_config("tiny", num_classes=10)).eval()
+    logits, _ = m(x)
+    assert logits.shape == (20, 10) and torch.isfinite(logits).all()

@@ -69,21 +69,52 @@ def load_mnist5k(split: str = "train", test_fraction: float = 0.2, size: int = 2
 def load_cifar10(root: str | pathlib.Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """(images ``[n, 3, 32, 32]`` in [0, 1], labels) from ``root`` (the folder that holds
     ``cifar-10-batches-py``, or that folder itself)."""
+    return _load_cifar(root, split, "cifar-10-batches-py",
+                       [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"], "labels")
+
+
+def load_cifar100(root: str | pathlib.Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """(images ``[n, 3, 32, 32]`` in [0, 1], fine labels) from ``root`` (the folder that holds
+    ``cifar-100-python``, or that folder itself)."""
+    return _load_cifar(root, split, "cifar-100-python", ["train" if split == "train" else "test"], "fine_labels")
+
+
+def load_foolbox_images(name: str = "cifar10") -> tuple[torch.Tensor, torch.Tensor]:
+    """The 20 real test images foolbox ships per set (``cifar10``, ``cifar100``, ``mnist``,
+    ``fashionMNIST``): images ``[20, C, H, W]`` in [0, 1] and their labels (from the file names)."""
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.find_spec("foolbox")
+    folder = None if spec is None or spec.origin is None else pathlib.Path(spec.origin).parent / "data"
+    files = sorted(folder.glob(f"{name}_*_*.png")) if folder is not None and folder.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"foolbox's {name} images not found: pip install --no-deps foolbox==3.3.4")
+    imgs = [np.asarray(Image.open(f), dtype=np.float32) / 255.0 for f in files]
+    x = torch.from_numpy(np.stack(imgs))
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    y = torch.tensor([int(f.stem.split("_")[-1]) for f in files])
+    return x, y
+
+
+def _load_cifar(root, split: str, folder_name: str, files: list[str], label_key: str):
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     root = pathlib.Path(root).expanduser()
-    folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
-    files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    folder = root / folder_name if (root / folder_name).is_dir() else root
     missing = [f for f in files if not (folder / f).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"CIFAR-10 {split} files {missing} not found in {folder}. Download the python version "
-            f"(cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html), extract it, and "
-            f"pass the folder that contains 'cifar-10-batches-py' (no download happens at run time).")
+            f"{folder_name} {split} files {missing} not found in {folder}. Download the python version "
+            f"(from https://www.cs.toronto.edu/~kriz/cifar.html), extract it, and pass the folder that "
+            f"contains '{folder_name}' (no download happens at run time).")
     xs, ys = [], []
     for f in files:
         with open(folder / f, "rb") as fh:
             batch = pickle.load(fh, encoding="latin1")
         xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch["labels"]))
+        ys.append(np.asarray(batch[label_key]))
     return torch.from_numpy(np.concatenate(xs)).float() / 255.0, torch.from_numpy(np.concatenate(ys))
 
 
