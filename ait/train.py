@@ -6,7 +6,8 @@ One readable loop (after nanoGPT). Writes to ``--out``:
 - ``metrics.jsonl``: one JSON object per evaluation (``step``, ``epoch``, ``split``, ``loss``, ``acc``,
   ``train_loss``, ``lr``, ``images_per_s``; on Sort-of-CLEVR also ``acc_nonrelational``,
   ``acc_relational``, ``acc_ternary``);
-- ``last.pt`` and ``best.pt`` (best test accuracy), written atomically (temporary file + rename).
+- ``last.pt`` and ``best.pt`` (best test accuracy), written atomically (temporary file + rename);
+- ``tb/``: the same scalars for TensorBoard, when ``tensorboard`` is installed.
 
 Multi-process: ``torchrun --nproc_per_node K -m ait.train ...`` (DDP; the workspace pool is
 all-gathered across ranks and the memory stays identical on every rank; ``--batch-size`` is global).
@@ -187,6 +188,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         run_model = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     run_model = torch.compile(run_model) if c.compile else run_model
     show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
+    writer = None
+    if rank == 0:
+        try:  # TensorBoard when it is installed; metrics.jsonl always
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(out / "tb"))
+        except Exception:
+            writer = None
     local = c.batch_size // world
     bar = None
     if show:
@@ -227,6 +235,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             if rank == 0:
                 with open(out / "metrics.jsonl", "a") as fh:
                     fh.write(json.dumps(last) + "\n")
+                if writer is not None:
+                    for k, v in last.items():
+                        if isinstance(v, float) and k != "epoch":
+                            writer.add_scalar(k, v, step)
             if ev["acc"] > best:
                 best = ev["acc"]
                 if rank == 0:
@@ -236,6 +248,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
                          "torch_rng": torch.get_rng_state(), "step": step, "best": best}, out / "last.pt")
     if bar is not None:
         bar.close()
+    if writer is not None:
+        writer.close()
     return last
 
 
