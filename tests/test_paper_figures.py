@@ -41,3 +41,20 @@ def test_multihop_task_is_the_chain_sum():
     assert X.shape == (4, 5, 3) and y.shape == (4, 1)
     assert torch.allclose(X[:, 1] , X[:, 0] @ task.A + 1, atol=0.1)
     assert torch.allclose(y[:, 0], task.w * X[:, :3, -1].sum(1), rtol=1e-5)
+
+
+def test_learning_curves_from_runs_and_refusal_without_metrics(tmp_path):
+    import pytest
+    from ait import train as T
+
+    for model in ("ait-tiny", "vit-tiny"):
+        T.train(T.TrainConfig(model=model, data="mnist5k", max_steps=6, eval_every=3, batch_size=16, train_size=200,
+                              test_size=100, out=str(tmp_path / model), device="cpu"), progress=False)
+    mod = _load("learning_curves")
+    png = mod.main([str(tmp_path / "ait-tiny"), str(tmp_path / "vit-tiny"), "--out", str(tmp_path / "curves")])
+    assert png.exists()
+    md = (tmp_path / "curves.md").read_text()
+    assert "| ait-tiny | ait | mnist5k | 6 |" in md and "| vit-tiny |" in md
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="not a finished ait.train run"):
+        mod.main([str(tmp_path / "empty"), "--out", str(tmp_path / "x")])
