@@ -89,21 +89,36 @@ def _triangle_vertices(rng: np.random.Generator, label: int, size: int, min_side
 
 def make_triangles(n: int, seed: int = 0, size: int = 64, min_side: float = 8.0,
                    equilateral_tol: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` Triangle images ``[n, 1, size, size]`` in {0, 1} and labels ``[n]`` (0 = equilateral)."""
+    """``n`` Triangle images ``[n, 1, size, size]`` in {0, 1} and labels ``[n]`` (0 = equilateral).
+
+    Vertices are drawn per image with numpy (rejection sampling); the 24 discs of each image are
+    rendered at once in torch."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, n)
-    yy, xx = np.mgrid[0:size, 0:size]
-    images = np.zeros((n, size, size), dtype=np.float32)
     offsets = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)])
+    centres = np.zeros((n, 24, 2), dtype=np.float32)
     for i in range(n):
         P = _triangle_vertices(rng, int(labels[i]), size, min_side, equilateral_tol)
-        img = np.zeros((size, size), dtype=bool)
-        for v in P:
+        for j, v in enumerate(P):
             o = offsets[rng.choice(len(offsets), 4, replace=False)]
-            for c in np.concatenate([v + o, v - o]):
-                img |= (yy - c[1]) ** 2 + (xx - c[0]) ** 2 <= 4
-        images[i] = img
-    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long()
+            centres[i, 8 * j: 8 * (j + 1)] = np.concatenate([v + o, v - o])
+    c = torch.from_numpy(centres)
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    images = torch.empty(n, 1, size, size)
+    for s in range(0, n, 256):  # bounded memory: 256 × 24 × size² booleans at a time
+        cx, cy = c[s:s + 256, :, 0, None, None], c[s:s + 256, :, 1, None, None]
+        images[s:s + 256, 0] = (((xx - cx) ** 2 + (yy - cy) ** 2) <= 4).any(1).float()
+    return images, torch.from_numpy(labels).long()
+
+
+def fresh_triangles(batch: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch of step ``step`` in the original's infinite mode (a fresh image on every access),
+    seeded by (seed, step) so that runs and resumed runs see the same batches."""
+    return make_triangles(batch, seed=1_000_003 * (seed + 1) + step)
+
+
+TRIANGLE_EPOCH = 50_000  # images per nominal epoch in the infinite mode (as the original)
 
 
 SPECS = {

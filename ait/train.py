@@ -54,6 +54,7 @@ class TrainConfig:
     train_size: int | None = None
     test_size: int | None = None
     clevr_quirks: bool = False
+    fresh_data: bool = True         # Triangle: a fresh, seeded batch every step (the original's infinite mode)
     out: str = "runs/ait"
     batch_size: int | None = None
     lr: float | None = None
@@ -155,10 +156,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     kw = dict(data_dir=cfg.data_dir, seed=cfg.seed, clevr_quirks=cfg.clevr_quirks)
-    train_set = D.load(cfg.data, "train", size=cfg.train_size, **kw)
+    fresh = cfg.data == "triangle" and cfg.fresh_data
+    train_set = None if fresh else D.load(cfg.data, "train", size=cfg.train_size, **kw)
     test_set = D.load(cfg.data, "test", size=cfg.test_size, **kw)
     spec = D.SPECS[cfg.data]
-    c = resolve(cfg, len(train_set))
+    n_train = D.TRIANGLE_EPOCH if fresh else len(train_set)
+    c = resolve(cfg, n_train)
     data_fields = dict(image_size=spec.image_size, channels=spec.channels, num_classes=spec.num_classes,
                        patch=spec.patch, question_dim=spec.question_dim)
     model = build(c.model, data_fields, preset=c.preset, **c.overrides)
@@ -202,12 +205,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         bar = tqdm(total=c.max_steps, initial=step, desc=c.model)
     end = c.max_steps if stop_at is None else min(stop_at, c.max_steps)
     last, t0, seen = {}, time.time(), 0
-    per_epoch = math.ceil(len(train_set) / c.batch_size)
+    per_epoch = math.ceil(n_train / c.batch_size)
     while step < end:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, c)
-        idx = torch.randint(0, len(train_set), (c.batch_size,), generator=gen)  # the global batch
-        xb, qb, yb = train_set.batch(idx[rank * local:(rank + 1) * local])
+        part = slice(rank * local, (rank + 1) * local)
+        if fresh:
+            xb, yb = D.fresh_triangles(c.batch_size, c.seed, step)      # the global batch
+            xb, qb, yb = xb[part], None, yb[part]
+        else:
+            idx = torch.randint(0, n_train, (c.batch_size,), generator=gen)  # the global batch
+            xb, qb, yb = train_set.batch(idx[part])
         if c.data in D.AUGMENTED:
             xb = D.augment_crop_flip(xb, gen)
         xb, yb = xb.to(dev), yb.to(dev)
@@ -219,7 +227,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         loss.backward()
         opt.step()
         step += 1
-        seen += len(idx)
+        seen += c.batch_size
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr_at(step, c):.1e}")
@@ -275,6 +283,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool, int | 
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help=f"override a model field, e.g. --set hopfield_steps=3; fields: {', '.join(AiTConfig.__dataclass_fields__)}")
     ap.add_argument("--clevr-quirks", action="store_true", help="Sort-of-CLEVR with the reference generator's flaws")
+    ap.add_argument("--fixed-data", dest="fresh_data", action="store_false", default=None,
+                    help="Triangle: train on a fixed split (--train-size) instead of fresh images every step")
     for name in ("batch_size", "max_steps", "epochs", "eval_every", "warmup_steps", "seed", "train_size", "test_size"):
         ap.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     for name in ("lr", "weight_decay", "warmup_lr", "min_lr"):
@@ -300,7 +310,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool, int | 
         overrides[k] = _parse_value(v)
     for k in ("model", "preset", "data", "data_dir", "out", "batch_size", "max_steps", "epochs", "eval_every",
               "warmup_steps", "seed", "lr", "weight_decay", "warmup_lr", "min_lr", "device", "bf16", "compile",
-              "train_size", "test_size", "clevr_quirks"):
+              "train_size", "test_size", "clevr_quirks", "fresh_data"):
         if a[k] is not None and (k not in fields or a[k] != ap.get_default(k)):
             fields[k] = a[k]
     unknown = set(fields) - set(TrainConfig.__dataclass_fields__)

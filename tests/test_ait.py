@@ -292,3 +292,19 @@ def test_real_cifar_images_from_foolbox_through_ait():
     m = AiT(make_config("tiny", num_classes=10)).eval()
     logits, _ = m(x)
     assert logits.shape == (20, 10) and torch.isfinite(logits).all()
+
+
+def test_fresh_triangle_batches_are_seeded_per_step_and_resume_exactly(tmp_path):
+    a, ya = D.fresh_triangles(8, seed=0, step=3)
+    b, yb = D.fresh_triangles(8, seed=0, step=3)
+    c, _ = D.fresh_triangles(8, seed=0, step=4)
+    assert torch.equal(a, b) and torch.equal(ya, yb) and not torch.equal(a, c)
+    base = dict(data="triangle", max_steps=6, eval_every=3, batch_size=8, test_size=40, device="cpu",
+                overrides={"bottleneck": 16})
+    T.train(T.TrainConfig(**base, out=str(tmp_path / "a")), progress=False)
+    cfg = T.TrainConfig(**base, out=str(tmp_path / "b"))
+    T.train(cfg, progress=False, stop_at=4)
+    T.train(cfg, resume=True, progress=False)
+    sa = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
+    sb = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
