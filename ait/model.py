@@ -57,6 +57,8 @@ class AiTConfig:
     patch: int = 4
     num_classes: int = 10
     question_dim: int = 0           # > 0: a question vector enters as one extra token (Sort-of-CLEVR)
+    pos_embedding: bool = False     # add a learned position embedding to the tokens (the paper has none:
+                                    # its attention is then blind to position, which only the head sees)
     # backbone
     dim: int = 768
     depth: int = 2
@@ -301,6 +303,7 @@ class Inputs(nn.Module):
         self.cfg = cfg
         self.patches = PatchEmbed(cfg)
         self.question = nn.Linear(cfg.question_dim, cfg.dim) if cfg.question_dim else None
+        self.pos = nn.Parameter(torch.randn(1, cfg.tokens, cfg.dim) * 0.02) if cfg.pos_embedding else None
 
     def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.cfg
@@ -310,11 +313,12 @@ class Inputs(nn.Module):
         if self.question is None:
             if question is not None:
                 raise ValueError("this model takes no question (question_dim = 0)")
-            return x
-        if question is None or question.shape != (img.shape[0], cfg.question_dim):
-            raise ValueError(f"question must be [B, {cfg.question_dim}], got "
-                             f"{None if question is None else tuple(question.shape)}")
-        return torch.cat([x, self.question(question).unsqueeze(1)], 1)
+        else:
+            if question is None or question.shape != (img.shape[0], cfg.question_dim):
+                raise ValueError(f"question must be [B, {cfg.question_dim}], got "
+                                 f"{None if question is None else tuple(question.shape)}")
+            x = torch.cat([x, self.question(question).unsqueeze(1)], 1)
+        return x if self.pos is None else x + self.pos
 
 
 class AiT(nn.Module):

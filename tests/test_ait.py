@@ -308,3 +308,14 @@ def test_fresh_triangle_batches_are_seeded_per_step_and_resume_exactly(tmp_path)
     sa = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
     sb = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_optional_position_embedding():
+    plain, pos = tiny(), tiny(pos_embedding=True)
+    assert count_parameters(pos) - count_parameters(plain) == 16 * 64
+    with torch.no_grad():
+        pos.embed.pos.fill_(1.0)
+    x = torch.rand(2, 1, 16, 16)
+    pos.load_state_dict({**plain.state_dict(), "embed.pos": pos.embed.pos.detach()}, strict=True)
+    plain.eval(), pos.eval()
+    assert not torch.allclose(plain(x)[0], pos(x)[0])
