@@ -313,8 +313,8 @@ def test_fresh_triangle_batches_are_seeded_per_step_and_resume_exactly(tmp_path)
 def test_optional_position_embedding():
     plain, pos = tiny(), tiny(pos_embedding=True)
     assert count_parameters(pos) - count_parameters(plain) == 16 * 64
-    with torch.no_grad():
-        pos.embed.pos.fill_(1.0)
+    with torch.no_grad():  # a position-dependent embedding (a constant shift would vanish in the LayerNorms)
+        pos.embed.pos.copy_(torch.randn_like(pos.embed.pos))
     x = torch.rand(2, 1, 16, 16)
     pos.load_state_dict({**plain.state_dict(), "embed.pos": pos.embed.pos.detach()}, strict=True)
     plain.eval(), pos.eval()
