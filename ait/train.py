@@ -183,6 +183,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     if c.batch_size % world:
         raise ValueError(f"batch_size {c.batch_size} must be divisible by the number of processes {world}")
     if rank == 0:
+        print(f"{c.model} ({c.preset} preset) on {c.data}: {count_parameters(model):,} parameters, "
+              f"{c.max_steps} steps of batch {c.batch_size}, {world} process(es), device {dev}", file=sys.stderr)
         (out / "config.json").write_text(json.dumps({"train": dataclasses.asdict(c), "model": dataclasses.asdict(
             model.cfg), "parameters": count_parameters(model), "world_size": world}, indent=2, default=str))
     run_model = model

@@ -20,3 +20,18 @@ def test_ci_runs_exactly_the_readme_setup_commands():
     ci = [line for line in (root / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
     for cmd in commands:
         assert cmd.strip() in ci, f"{cmd!r} is not run verbatim by .ci/run"
+
+
+def test_readme_parameter_table_matches_the_code():
+    import torch
+
+    from ait.model import build, count_parameters
+
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| (small|medium|base) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$", text, re.M)
+    assert len(rows) == 3
+    with torch.device("meta"):
+        for size, *nums in rows:
+            got = [count_parameters(build(f"ait-{size}", preset="paper")), count_parameters(build(f"ait-{size}")),
+                   count_parameters(build(f"vit-{size}")), count_parameters(build(f"vit-{size}-cls"))]
+            assert [int(n.replace(",", "")) for n in nums] == got, size
