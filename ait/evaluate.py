@@ -18,7 +18,7 @@ import torch
 
 from . import data as D
 from .model import build
-from .train import FAMILY_NAMES, TrainConfig, evaluate
+from .train import TrainConfig, evaluate
 
 
 def load_run(run: pathlib.Path, checkpoint: str = "best.pt"):

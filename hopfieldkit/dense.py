@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.nn import functional as Fn
 
 from ._checks import beta_for, check_beta, check_choice, check_finite, check_last_dim, check_like, check_tensor
 from .energy import Beta, Energy

@@ -1,12 +1,10 @@
 """AiT: parameter counts, the workspace layer's equations, presets, ablations, data, training and resume."""
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
 
-import hopfieldkit as hk
 from ait import data as D
 from ait import train as T
 from ait.model import AiT, ViT, build, count_parameters, cv_squared, make_config

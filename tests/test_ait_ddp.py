@@ -1,5 +1,4 @@
 """Two-process data parallel training (gloo, CPU) equals one process on the same global batch."""
-import os
 import socket
 
 import pytest

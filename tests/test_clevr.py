@@ -1,6 +1,5 @@
 """Sort-of-CLEVR: the generator's answers checked against the scene, the quirks flag, and AiT on it."""
 import numpy as np
-import pytest
 import torch
 
 from ait import clevr as C

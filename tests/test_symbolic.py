@@ -1,5 +1,4 @@
 """Symbolic derivations (sympy) against the torch energies."""
-import torch
 
 from hopfieldkit import symbolic
 
