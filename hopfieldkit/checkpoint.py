@@ -1,8 +1,10 @@
-"""Atomic checkpoints: nothing a user trained is lost to a crash in the middle of a write."""
+"""What a saved result needs: atomic writes (nothing is lost to a crash mid-write) and the git
+revision of the code that made it."""
 from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
 
 import torch
 
@@ -17,3 +19,12 @@ def save_atomic(obj, path: str | os.PathLike) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def git_revision(path: str | os.PathLike = ".") -> str:
+    """Short git revision of the checkout holding ``path``, or ``"unknown"`` outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import subprocess
 import sys
 
 import torch
 
 import hopfieldkit as hk
+from hopfieldkit.checkpoint import git_revision
 
 HERE = pathlib.Path(__file__).resolve().parent
 ALPHAS = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0]
@@ -75,11 +75,7 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
         for r in rows:
             table.append(f"| {name} | {r['alpha']} | {r['frac_rose']:.0%} | {r['max_rel_rise']:.2e} | {r['drop']:.4g} |")
         print(f"{name}: monotone for every sample up to α = {limits[name]}", flush=True)
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                             check=True).stdout.strip()
-    except Exception:
-        rev = "unknown"
+    rev = git_revision(HERE)
     cmd = "python paper_figures/et_step_size.py " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
     md = args.out / "et_step_size.md"

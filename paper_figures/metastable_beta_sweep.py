@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import torch
 
 import hopfieldkit as hk
+from hopfieldkit.checkpoint import git_revision
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -48,14 +48,6 @@ def digit_patterns(n: int, mask_frac: float, seed: int):
     q = P.clone()
     q[torch.rand(P.shape, generator=g) < mask_frac] = 0.0
     return P, y, q, lambda v: (v * scale + mean).reshape(8, 8).clamp(0, 16).numpy()
-
-
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except Exception:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> pathlib.Path:
@@ -116,7 +108,7 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
     cmd = "python paper_figures/metastable_beta_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
     md = args.out / "metastable_beta_sweep.md"
     md.write_text(
-        f"# Metastable states against β\n\nCommand: `{cmd.strip()}`  \nGit revision: `{git_revision()}`  \n"
+        f"# Metastable states against β\n\nCommand: `{cmd.strip()}`  \nGit revision: `{git_revision(HERE)}`  \n"
         f"Patterns: {args.patterns} digits (centred, norm 4); starts: the same digits with "
         f"{args.mask:.0%} of pixels blanked; torch {torch.__version__}, CPU.\n\n"
         f"Stable fixed points reached from the starts, by kind (k = patterns holding 90 % of the "

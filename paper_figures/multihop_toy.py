@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import subprocess
 import sys
 import time
 
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from hopfieldkit import bayes as B
+from hopfieldkit.checkpoint import git_revision
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -150,11 +150,7 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
     fig.savefig(png, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                             text=True, check=True).stdout.strip()
-    except Exception:
-        rev = "unknown"
+    rev = git_revision(HERE)
     cmd = "python paper_figures/multihop_toy.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = "\n".join(f"| {n} | {s['median']:.4f} | {s['min']:.4f} – {s['max']:.4f} | {s['solved']}/{args.seeds} |"
                      for n, s in summary.items())

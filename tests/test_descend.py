@@ -1,4 +1,6 @@
 """descend(): monotone energies for every method, batching, convergence, differentiability."""
+import pathlib
+
 import pytest
 import torch
 
@@ -164,3 +166,11 @@ def test_save_atomic_replaces_whole_files(tmp_path):
     hk.save_atomic({"a": torch.zeros(3)}, path)
     assert torch.equal(torch.load(path)["a"], torch.zeros(3))
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temporary file left behind
+
+
+def test_git_revision(tmp_path):
+    from hopfieldkit.checkpoint import git_revision
+
+    rev = git_revision(pathlib.Path(__file__).parent)
+    assert rev == "unknown" or (4 <= len(rev) <= 40 and all(c in "0123456789abcdef" for c in rev))
+    assert git_revision(tmp_path) == "unknown"  # not a git checkout
