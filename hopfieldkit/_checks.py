@@ -20,20 +20,16 @@ from torch._C._functorch import is_functorch_wrapped_tensor
 _state = threading.local()
 
 
-def _values_checked() -> bool:
-    return getattr(_state, "enabled", True)
-
-
 def checks_enabled() -> bool:
     """False inside :func:`unchecked`: energies may then skip their argument checks entirely
     (descend validates its inputs once, and its steps keep shape, dtype and device)."""
-    return _values_checked()
+    return getattr(_state, "enabled", True)
 
 
 @contextlib.contextmanager
 def unchecked() -> Iterator[None]:
     """Skip value (NaN/inf) checks inside the block: for hot loops whose inputs were checked."""
-    old = _values_checked()
+    old = checks_enabled()
     _state.enabled = False
     try:
         yield
@@ -72,7 +68,7 @@ def check_tensor(
 
 def check_finite(name: str, x: torch.Tensor) -> None:
     """No NaN or inf in ``x`` (skipped inside torch.func transforms, :func:`unchecked`, meta tensors)."""
-    if (_values_checked() and _plain(x) and x.numel() and x.device.type != "meta"
+    if (checks_enabled() and _plain(x) and x.numel() and x.device.type != "meta"
             and not bool(torch.isfinite(x).all())):
         bad = "NaN" if bool(torch.isnan(x).any()) else "inf"
         raise ValueError(f"{name} contains {bad} values; expected finite numbers")
@@ -112,7 +108,7 @@ def check_beta(beta: object, *, ref: torch.Tensor | None = None, name: str = "be
             beta = beta.to(ref.dtype if ref is not None else torch.get_default_dtype())
         if ref is not None and beta.device != ref.device:
             raise ValueError(f"{name} is on device {beta.device} but the state is on {ref.device}")
-        if _values_checked() and _plain(beta) and beta.numel() and not bool(
+        if checks_enabled() and _plain(beta) and beta.numel() and not bool(
             (torch.isfinite(beta) & (beta > 0)).all()
         ):
             raise ValueError(f"{name} must be positive and finite everywhere, got {beta}")
