@@ -112,10 +112,10 @@ def make_triangles(n: int, seed: int = 0, size: int = 64, min_side: float = 8.0,
     return images, torch.from_numpy(labels).long()
 
 
-def fresh_triangles(batch: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+def fresh_triangles(batch: int, seed: int, step: int, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch of step ``step`` in the original's infinite mode (a fresh image on every access),
     seeded by (seed, step) so that runs and resumed runs see the same batches."""
-    return make_triangles(batch, seed=1_000_003 * (seed + 1) + step)
+    return make_triangles(batch, seed=1_000_003 * (seed + 1) + step, size=size)
 
 
 TRIANGLE_EPOCH = 50_000  # images per nominal epoch in the infinite mode (as the original)
@@ -128,6 +128,15 @@ SPECS = {
     "cifar10": DataSpec("cifar10", 3, 32, 10, 4),
     "cifar100": DataSpec("cifar100", 3, 32, 100, 4),
 }
+
+
+def model_fields(name: str, image_size: int | None = None) -> dict:
+    """The model config fields a data set fixes: image size, channels, patch, classes, question size."""
+    spec = SPECS[name]
+    return dict(image_size=image_size or spec.image_size, channels=spec.channels, num_classes=spec.num_classes,
+                patch=spec.patch, question_dim=spec.question_dim)
+
+
 # each set with its own statistics (the released code used CIFAR-10's for CIFAR-100: quirk Q6)
 NORMALISE = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
              "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
@@ -135,16 +144,25 @@ AUGMENTED = ("cifar10", "cifar100")
 
 
 def load(name: str, split: str, *, data_dir: str | None = None, size: int | None = None, seed: int = 0,
-         clevr_quirks: bool = False) -> Split:
+         clevr_quirks: bool = False, image_size: int | None = None) -> Split:
     """A split of a data set key, normalised as the model expects. ``size`` limits the number of
-    samples (generated ones are generated in that number: Triangle images, Sort-of-CLEVR images)."""
+    samples (generated ones are generated in that number: Triangle images, Sort-of-CLEVR images).
+    ``image_size``: the Triangle canvas (64 as the paper; the CPU default uses 32); other sets
+    have a fixed size."""
     if name not in SPECS:
         raise ValueError(f"unknown data set {name!r}; choose from {sorted(SPECS)}")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    native = SPECS[name].image_size
+    if image_size is not None and image_size != native and name != "triangle":
+        raise ValueError(f"image_size: {name} images are {native}×{native}; only the Triangle canvas can be "
+                         f"changed, got {image_size}")
     if name == "triangle":
         n = size or (10_000 if split == "train" else 2_000)
-        return Split(*make_triangles(n, seed=seed if split == "train" else seed + 10_007))
+        canvas = image_size or native
+        if canvas < 16:
+            raise ValueError(f"image_size: the Triangle canvas must be at least 16 px, got {canvas}")
+        return Split(*make_triangles(n, seed=seed if split == "train" else seed + 10_007, size=canvas))
     if name == "sort-of-clevr":
         from .clevr import load_sort_of_clevr
         n_img = None if size is None else max(1, size // 30)

@@ -17,7 +17,7 @@ import pathlib
 import torch
 
 from . import data as D
-from .model import build
+from .model import AiT, ViT, build
 from .train import TrainConfig, evaluate
 
 
@@ -26,9 +26,7 @@ def load_run(run: pathlib.Path, checkpoint: str = "best.pt"):
     conf = json.loads((run / "config.json").read_text())
     tc = TrainConfig(**{k: v for k, v in conf["train"].items() if k in TrainConfig.__dataclass_fields__})
     spec = D.SPECS[tc.data]
-    fields = dict(image_size=spec.image_size, channels=spec.channels, num_classes=spec.num_classes,
-                  patch=spec.patch, question_dim=spec.question_dim)
-    model = build(tc.model, fields, preset=tc.preset, **tc.overrides)
+    model = build(tc.model, D.model_fields(tc.data, tc.image_size), preset=tc.preset, **tc.overrides)
     path = run / checkpoint
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint {path}; runs written by ait.train hold best.pt and last.pt")
@@ -55,6 +53,8 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not isinstance(model, (AiT, ViT)):  # the figures show AiT / ViT internals; baselines get accuracies
+        return {}
     x, q, _ = split.batch(torch.arange(min(n, len(split))))
     info = {}
     cfg = model.cfg
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=pathlib.Path, default=None)
     a = ap.parse_args(argv)
     model, tc, spec = load_run(a.run, a.checkpoint)
-    split = D.load(tc.data, "test", data_dir=tc.data_dir, size=tc.test_size, seed=tc.seed, clevr_quirks=tc.clevr_quirks)
+    split = D.load(tc.data, "test", data_dir=tc.data_dir, size=tc.test_size, seed=tc.seed, clevr_quirks=tc.clevr_quirks,
+                   image_size=tc.image_size)
     out = a.out or a.run
     out.mkdir(parents=True, exist_ok=True)
     result = {"checkpoint": str(a.run / a.checkpoint), **evaluate(model, split, 256, torch.device("cpu")),

@@ -36,8 +36,9 @@ import hopfieldkit as hk
 from hopfieldkit import bayes
 
 SIZES = {
+    # tiny (CPU): fixed sincos position codes, without which Triangle stays near 60 % for thousands of steps
     "tiny": dict(dim=64, depth=2, heads=4, dim_head=16, mlp_dim=128, num_priors=8, prior_dim=16, memory_heads=2,
-                 bottleneck=32),
+                 bottleneck=32, pos_embedding="sincos"),
     "small": dict(dim=768, depth=2, heads=12, dim_head=64, mlp_dim=3072, num_priors=32, prior_dim=32,
                   memory_heads=8, bottleneck=512),
     "medium": dict(dim=768, depth=6, heads=12, dim_head=64, mlp_dim=3072, num_priors=32, prior_dim=32,
@@ -57,8 +58,8 @@ class AiTConfig:
     patch: int = 4
     num_classes: int = 10
     question_dim: int = 0           # > 0: a question vector enters as one extra token (Sort-of-CLEVR)
-    pos_embedding: bool = False     # add a learned position embedding to the tokens (the paper has none:
-                                    # its attention is then blind to position, which only the head sees)
+    pos_embedding: str = "none"     # "none" (the paper: attention is blind to position, which only the
+                                    # head sees), "learned", or "sincos" (fixed 2-D codes; the tiny default)
     # backbone
     dim: int = 768
     depth: int = 2
@@ -92,6 +93,12 @@ class AiTConfig:
     # every rank makes the identical write (the memory stays the same on every rank)
     gather_pool: bool = True
 
+    def __post_init__(self):
+        if isinstance(self.pos_embedding, bool):  # True / False from older configs and --set
+            self.pos_embedding = "learned" if self.pos_embedding else "none"
+        if self.pos_embedding not in ("none", "learned", "sincos"):
+            raise ValueError(f"pos_embedding must be 'none', 'learned' or 'sincos', got {self.pos_embedding!r}")
+
     @property
     def tokens(self) -> int:
         """Tokens per sample: the patches, plus the question token when there is one."""
@@ -106,7 +113,8 @@ def make_config(size: str = "tiny", preset: str = "ait", **overrides) -> AiTConf
         raise ValueError(f"unknown preset {preset!r}; choose 'ait' or 'paper'")
     pres = dict(preset=preset)
     if preset == "paper":
-        pres.update(freeze_memory_in_eval=False, learn_write=False, unused_tensors=True, hopfield_steps=1, beta=1.0)
+        pres.update(freeze_memory_in_eval=False, learn_write=False, unused_tensors=True, hopfield_steps=1, beta=1.0,
+                    pos_embedding="none")
     fields = set(AiTConfig.__dataclass_fields__)
     bad = set(overrides) - fields
     if bad:
@@ -148,10 +156,11 @@ class SelfAttention(nn.Module):
         self.to_qkv = nn.Linear(dim, 3 * heads * dim_head, bias=False)
         self.to_out = nn.Linear(heads * dim_head, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask``: optional ``[N, N]`` bool, True where a query may attend to a key."""
         B, N, _ = x.shape
         q, k, v = self.to_qkv(self.norm(x)).reshape(B, N, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.to_out(out.transpose(1, 2).reshape(B, N, self.heads * self.dim_head))
 
 
@@ -296,14 +305,22 @@ class Block(nn.Module):
 
 
 class Inputs(nn.Module):
-    """Patch embedding, and the question token (Linear question_dim → D) when the task has one."""
+    """Patch embedding, the question token (Linear question_dim → D) when the task has one, and the
+    position code (``cfg.pos_embedding``) added to the tokens."""
 
     def __init__(self, cfg: AiTConfig):
         super().__init__()
         self.cfg = cfg
         self.patches = PatchEmbed(cfg)
         self.question = nn.Linear(cfg.question_dim, cfg.dim) if cfg.question_dim else None
-        self.pos = nn.Parameter(torch.randn(1, cfg.tokens, cfg.dim) * 0.02) if cfg.pos_embedding else None
+        if cfg.pos_embedding == "none":
+            self.pos = None
+        elif cfg.pos_embedding == "learned":
+            self.pos = nn.Parameter(torch.randn(1, cfg.tokens, cfg.dim) * 0.02)
+        elif cfg.pos_embedding == "sincos":  # a buffer: fixed, not a parameter; the question token gets none
+            codes = hk.sincos_2d(cfg.image_size // cfg.patch, cfg.dim)
+            codes = torch.cat([codes, codes.new_zeros(cfg.tokens - len(codes), cfg.dim)])
+            self.register_buffer("pos", codes.unsqueeze(0))
 
     def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.cfg
@@ -395,11 +412,39 @@ def count_parameters(model: nn.Module) -> int:
 
 def build(name: str, data_overrides: dict | None = None, preset: str = "ait", **overrides) -> nn.Module:
     """A model by key: ``ait-tiny``, ``ait-small``, ``ait-medium``, ``ait-base``, ``vit-tiny``, ...,
-    ``vit-small-cls`` (CLS head). ``data_overrides`` sets image size, channels, patch and classes."""
+    ``vit-small-cls`` (CLS head), and the baselines (:func:`model_names`): ``coordination[-variant]``,
+    ``set-transformer``, ``perceiver`` (each also ``-tiny``). ``data_overrides`` sets image size,
+    channels, patch, classes and question size; ``overrides`` sets fields of the model's config."""
+    baseline = _baseline(name)
+    if baseline is not None:
+        cls, cfg_cls, fields = baseline
+        data = AiTConfig(**(data_overrides or {}))
+        bad = set(overrides) - set(cfg_cls.__dataclass_fields__)
+        if bad:
+            raise ValueError(f"unknown config fields {sorted(bad)} for {name}; valid: {sorted(cfg_cls.__dataclass_fields__)}")
+        return cls(data, cfg_cls(**{**fields, **overrides}))
     parts = name.split("-")
-    if len(parts) < 2 or parts[0] not in ("ait", "vit"):
-        raise ValueError(f"unknown model {name!r}; use ait-<size> or vit-<size>[-cls], sizes {sorted(SIZES)}")
+    if len(parts) < 2 or parts[0] not in ("ait", "vit") or parts[1] not in SIZES or parts[2:] not in ([], ["cls"]):
+        raise ValueError(f"unknown model {name!r}; choose from {model_names()}")
     cfg = make_config(parts[1], preset, **{**(data_overrides or {}), **overrides})
     if parts[0] == "ait":
         return AiT(cfg)
     return ViT(cfg, head="cls" if parts[2:] == ["cls"] else "flat")
+
+
+def _baseline(name: str):
+    """(model class, config class, preset fields) of a baseline name, or None."""
+    from . import coordination, perceiver, set_transformer
+    for mod, cls, cfg_cls in ((coordination, coordination.Coordination, coordination.CoordinationConfig),
+                              (set_transformer, set_transformer.SetTransformer, set_transformer.SetTransformerConfig),
+                              (perceiver, perceiver.Perceiver, perceiver.PerceiverConfig)):
+        if name in mod.VARIANTS:
+            return cls, cfg_cls, mod.VARIANTS[name]
+    return None
+
+
+def model_names() -> list[str]:
+    """Every model key :func:`build` accepts."""
+    from . import coordination, perceiver, set_transformer
+    names = [f"{kind}-{size}" for kind in ("ait", "vit") for size in SIZES] + [f"vit-{s}-cls" for s in SIZES]
+    return names + [*coordination.VARIANTS, *set_transformer.VARIANTS, *perceiver.VARIANTS]

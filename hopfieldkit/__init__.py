@@ -26,6 +26,10 @@ Attractors
 
 Theory (``hopfieldkit.theory``), symbolic checks (``hopfieldkit.symbolic``) and attention as
 structural inference (``hopfieldkit.bayes``): see their docs.
+
+Utilities
+    save_atomic(obj, path)              checkpoints written atomically (temporary file + rename)
+    sincos_2d(side, dim)                fixed 2-D sine-cosine position codes of patch tokens
 """
 from .energy import Energy, SumEnergy, autodiff_grad, has_update, event_dims_of
 from .hopfield import HopfieldEnergy, LowRankPriorEnergy
@@ -50,6 +54,7 @@ from .et import EnergyTransformerEnergy, MaskedETEnergy, et_block
 from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
 from . import theory
 from .checkpoint import save_atomic
+from .positions import sincos_2d
 from . import bayes
 
 __version__ = "0.1.0"
@@ -62,5 +67,5 @@ __all__ = [
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
     "Descent", "descend", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
-    "theory", "bayes", "save_atomic",
+    "theory", "bayes", "save_atomic", "sincos_2d",
 ]

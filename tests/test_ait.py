@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import hopfieldkit as hk
 from ait import data as D
 from ait import train as T
 from ait.model import AiT, ViT, build, count_parameters, cv_squared, make_config
@@ -195,6 +196,16 @@ def test_short_training_run_beats_chance_and_writes_metrics(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["model"]["preset"] == "ait"
 
 
+def test_the_cpu_default_learns_triangle(tmp_path):
+    """``python -m ait.train`` with no options: tiny AiT, Triangle on a 32-px canvas, 1500 steps (~35 s).
+    Measured at seeds 0 / 1 / 2: 93.3 / 97.9 / 98.0 % (chance 50 %; it sits near 62 % until ~800 steps)."""
+    cfg, _, _ = T.parse_args(["--out", str(tmp_path), "--eval-every", "1500"])
+    last = T.train(cfg, progress=False)
+    assert last["step"] == 1500 and last["acc"] > 0.85, last
+    conf = json.loads((tmp_path / "config.json").read_text())
+    assert conf["train"]["image_size"] == 32 and conf["model"]["pos_embedding"] == "sincos"
+
+
 def test_resume_equals_an_unbroken_run(tmp_path):
     base = dict(data="mnist5k", max_steps=12, eval_every=5, batch_size=16, device="cpu")
     T.train(T.TrainConfig(**base, out=str(tmp_path / "a")), progress=False)
@@ -240,25 +251,9 @@ def test_subsets_cover_every_class():
     assert len(split) == 100 and set(split.labels.tolist()) == set(range(10))
 
 
-def _fake_cifar(root, hundred=False, n=20):
-    """A small folder in the real python-pickle layout, so the real parsing code is what gets tested."""
-    import pickle
-
-    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    key = "fine_labels" if hundred else "labels"
-    names = ["train", "test"] if hundred else [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for name in names:
-        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), key: rng.integers(0, 100 if hundred else 10, n).tolist()}
-        with open(folder / name, "wb") as fh:
-            pickle.dump(batch, fh)
-    return folder
-
-
 @pytest.mark.parametrize("hundred", [False, True])
-def test_cifar_from_a_local_folder_trains(tmp_path, hundred):
-    _fake_cifar(tmp_path, hundred)
+def test_cifar_from_a_local_folder_trains(tmp_path, hundred, fake_cifar):
+    fake_cifar(tmp_path, hundred)
     name = "cifar100" if hundred else "cifar10"
     split = D.load(name, "train", data_dir=str(tmp_path))
     assert split.images.shape == ((20 if hundred else 100), 3, 32, 32)
@@ -308,8 +303,8 @@ def test_fresh_triangle_batches_are_seeded_per_step_and_resume_exactly(tmp_path)
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_optional_position_embedding():
-    plain, pos = tiny(), tiny(pos_embedding=True)
+def test_position_codes():
+    plain, pos = tiny(pos_embedding="none"), tiny(pos_embedding="learned")
     assert count_parameters(pos) - count_parameters(plain) == 16 * 64
     with torch.no_grad():  # a position-dependent embedding (a constant shift would vanish in the LayerNorms)
         pos.embed.pos.copy_(torch.randn_like(pos.embed.pos))
@@ -317,3 +312,10 @@ def test_optional_position_embedding():
     pos.load_state_dict({**plain.state_dict(), "embed.pos": pos.embed.pos.detach()}, strict=True)
     plain.eval(), pos.eval()
     assert not torch.allclose(plain(x)[0], pos(x)[0])
+    sincos = tiny()                                          # the tiny default: fixed codes, a buffer
+    assert sincos.cfg.pos_embedding == "sincos" and count_parameters(sincos) == count_parameters(plain)
+    assert "embed.pos" in dict(sincos.named_buffers())
+    assert torch.equal(sincos.embed.pos[0], hk.sincos_2d(4, 64))
+    assert build("ait-tiny", preset="paper").cfg.pos_embedding == "none"
+    with pytest.raises(ValueError, match="pos_embedding must be"):
+        tiny(pos_embedding="rope")

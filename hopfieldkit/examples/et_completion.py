@@ -29,6 +29,7 @@ from torch import nn
 
 from ..checkpoint import save_atomic
 from ..et import EnergyTransformerEnergy, et_block
+from ..positions import sincos_2d
 from .images import load_cifar10, load_digits_images, load_mnist5k, make_bars
 
 
@@ -71,19 +72,6 @@ def patchify(img: torch.Tensor, p: int) -> torch.Tensor:
 def unpatchify(x: torch.Tensor, p: int, C: int, H: int, W: int) -> torch.Tensor:
     B = x.shape[0]
     return x.reshape(B, H // p, W // p, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, H, W)
-
-
-def sincos_2d(side: int, dim: int) -> torch.Tensor:
-    """Fixed 2-D sine-cosine position codes, ``[side², dim]`` (an initialisation; the embedding is learned)."""
-    if dim % 4:
-        raise ValueError(f"sincos position init needs dim divisible by 4, got {dim}")
-    q = dim // 4
-    freq = 1.0 / (100.0 ** (torch.arange(q) / q))
-    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
-    parts = []
-    for c in (ys.reshape(-1, 1) * freq, xs.reshape(-1, 1) * freq):
-        parts += [torch.sin(c), torch.cos(c)]
-    return torch.cat(parts, -1)
 
 
 def random_mask(batch: int, tokens: int, frac: float, gen: torch.Generator) -> torch.Tensor:
