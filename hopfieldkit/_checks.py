@@ -5,8 +5,8 @@ what was expected, so that bad input never surfaces as a stack trace from deep i
 
 Value checks (NaN/inf) need the data and would force a host sync on CUDA; they are skipped for
 tensors inside a torch.func transform (vmap, grad), where data-dependent control flow is not
-allowed, and inside :func:`unchecked`, which ``descend`` uses for its inner loop after it has
-checked its inputs once.
+allowed, inside :func:`unchecked`, which ``descend`` uses for its inner loop after it has
+checked its inputs once, and under torch.compile.
 """
 from __future__ import annotations
 
@@ -21,15 +21,18 @@ _state = threading.local()
 
 
 def checks_enabled() -> bool:
-    """False inside :func:`unchecked`: energies may then skip their argument checks entirely
-    (descend validates its inputs once, and its steps keep shape, dtype and device)."""
+    """False inside :func:`unchecked` (energies may then skip their argument checks entirely:
+    descend validates its inputs once, and its steps keep shape, dtype and device) and while
+    torch.compile traces (a value check would be a graph break and a host sync)."""
+    if torch.compiler.is_compiling():  # first, so that no guard on the thread-local state is traced
+        return False
     return getattr(_state, "enabled", True)
 
 
 @contextlib.contextmanager
 def unchecked() -> Iterator[None]:
     """Skip value (NaN/inf) checks inside the block: for hot loops whose inputs were checked."""
-    old = checks_enabled()
+    old = getattr(_state, "enabled", True)  # the stored flag (checks_enabled() is False while compiling)
     _state.enabled = False
     try:
         yield
