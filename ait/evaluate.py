@@ -35,6 +35,16 @@ def load_run(run: pathlib.Path, checkpoint: str = "best.pt"):
 
 
 @torch.no_grad()
+def workspace_input(model: AiT, x: torch.Tensor, q: torch.Tensor | None = None) -> tuple:
+    """(first global workspace, the patch representations z [B, N, d] its Hopfield read starts from)."""
+    ws, blk = model.workspaces()[0], model.blocks[0]
+    h = model.embed(x, q)
+    if blk.attn is not None:
+        h = h + blk.attn(h)
+    return ws, ws.norm_z(ws.mlp(blk.norm_b(h)))
+
+
+@torch.no_grad()
 def per_class(model, split: D.Split, num_classes: int, batch: int = 256) -> dict:
     hits = torch.zeros(num_classes)
     count = torch.zeros(num_classes)
@@ -60,12 +70,7 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
     cfg = model.cfg
     side = cfg.image_size // cfg.patch
     if cfg.memory:
-        ws = model.workspaces()[0]
-        # activations entering the first workspace
-        h = model.embed(x, q)
-        if model.blocks[0].attn is not None:
-            h = h + model.blocks[0].attn(h)
-        z = ws.norm_z(ws.mlp(model.blocks[0].norm_b(h)))
+        ws, z = workspace_input(model, x, q)
         G = ws.gates(ws.memory, z.reshape(-1, z.shape[-1]))[0]           # first head: [M, B·N]
         sel = (G > 0).float().reshape(G.shape[0], len(x), -1)[:, :, : side * side].mean(1)  # [M, patches]
         M = sel.shape[0]

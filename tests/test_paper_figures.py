@@ -58,3 +58,62 @@ def test_learning_curves_from_runs_and_refusal_without_metrics(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="not a finished ait.train run"):
         mod.main([str(tmp_path / "empty"), "--out", str(tmp_path / "x")])
+
+
+def test_poster_table_scripts_run_end_to_end_and_refuse_missing_runs(tmp_path):
+    """Every poster table / figure script at its smallest setting (4 steps a run), then --no-run on an
+    empty run folder: an error, never a number."""
+    import pytest
+
+    small = ["--runs-root", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--max-steps", "4"]
+    out = tmp_path / "out"
+    _load("main_comparison").main(small)
+    md = (out / "main_comparison_small.md").read_text()
+    for model in ("ait-tiny", "vit-tiny", "coordination-tiny", "perceiver-tiny", "set-transformer-tiny"):
+        assert f"| {model} | not run | not run | " in md                        # no CIFAR folder given
+    assert "Git revision" in md and "command.txt" in md
+    assert (tmp_path / "runs" / "small" / "ait-tiny__triangle" / "command.txt").exists()
+    _load("layer_efficiency").main(small + ["--no-run"])                          # reads the same runs
+    assert "| 2 | ait-tiny |" in (out / "layer_efficiency_small.md").read_text()
+    _load("ablation").main(small)
+    md = (out / "ablation_small.md").read_text()
+    assert "| w/o bottleneck |" in md and "| reset memory |" in md
+    png = _load("sort_of_clevr").main(small)
+    assert png.exists() and "| ait-tiny |" in (out / "sort_of_clevr_small.md").read_text()
+    png = _load("beta_reconstruction").main(small + ["--no-run"])
+    md = (out / "beta_reconstruction_small.md").read_text()
+    assert png.exists() and "| 0.05 | one step |" in md
+    png = _load("prior_specialization").main(small + ["--no-run"])
+    assert png.exists() and "| 0 |" in (out / "prior_specialization_small.md").read_text()
+    empty = ["--runs-root", str(tmp_path / "none"), "--out", str(tmp_path / "o2"), "--no-run"]
+    for name in ("main_comparison", "ablation", "sort_of_clevr", "beta_reconstruction"):
+        with pytest.raises(FileNotFoundError, match="none of its runs exist"):
+            _load(name).main(empty)
+    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
+
+
+def test_small_beta_retrieves_identical_patches():
+    """The poster's claim, as a property of the read: at β → 0 every patch maps to the mean of the
+    priors; at large β patches stay distinct."""
+    import torch
+    import hopfieldkit as hk
+
+    mod = _load("beta_reconstruction")
+    torch.manual_seed(0)
+    E = hk.LowRankPriorEnergy(8, 4, 16)
+    E.set_priors(torch.randn(8, 4))
+    z = torch.randn(40, 16)
+    few = hk.descend(E, z, 0.001, method="update", steps=1, tol=0).xi
+    many = hk.descend(E, z, 4.0, method="update", steps=1, tol=0).xi
+    assert mod.distinct(few, tol=0.05) == 1 and mod.distinct(many) > 5
+
+
+def test_readme_results_table_is_generated_from_the_committed_runs(tmp_path):
+    mod = _load("readme_results")
+    assert mod.main(["--check"]) == 0, "run python paper_figures/readme_results.py"
+    run = tmp_path / "small" / "ait-tiny__triangle__memory"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"step": 3, "acc": 0.5}\n{"step": 6, "acc": 0.625}\n')
+    table = mod.render(mod.collect(tmp_path))
+    assert "| ait-tiny [memory] | *small* | 62.50 | — |" in table
+    assert "(no runs yet)" in mod.render(mod.collect(tmp_path / "nothing"))

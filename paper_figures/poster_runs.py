@@ -1,0 +1,148 @@
+"""The runs behind the poster's tables, made with ``ait.train`` and read back from their metrics.
+
+Each table script names its runs (:class:`Run`); :func:`ensure` trains the ones that are missing
+(when allowed) and :func:`final` reads a finished run's last evaluation. A run that does not exist
+is never given a number: tables print "not run" for it, and a table with no finished run at all is
+an error.
+
+Two scales:
+
+- ``small`` (default, CPU, minutes): the ``-tiny`` models with the CPU defaults of ``ait.train``
+  (Triangle on a 32-px canvas, 1500 steps; Sort-of-CLEVR 1500 steps), under ``results/runs/small``;
+- ``full`` (``--full``, GPU): the poster's sizes with the paper's recipe (``ait.train`` defaults for
+  non-tiny models), CIFAR from ``--data-dir``, under ``results/runs/full``.
+
+Each run directory holds ``metrics.jsonl``, ``config.json`` (the resolved configuration) and
+``command.txt`` (the command that reproduces it and the git revision it was made at).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from the repository
+    sys.path.insert(0, str(ROOT))
+
+from hopfieldkit.checkpoint import git_revision  # noqa: E402
+
+RESULTS = ROOT / "paper_figures" / "results"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One ``ait.train`` run: a model key, a data key, and optional model / training fields."""
+
+    model: str
+    data: str
+    overrides: tuple = ()            # (("self_attention", False), ...)
+    train: tuple = ()                # (("max_steps", 1500), ...)
+    tag: str = ""                    # distinguishes runs of the same model and data (ablations)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}__{self.data}" + (f"__{self.tag}" if self.tag else "")
+
+    def args(self, out: pathlib.Path, data_dir: str | None = None) -> list[str]:
+        """The ``python -m ait.train`` arguments of this run."""
+        a = ["--model", self.model, "--data", self.data, "--out", str(out)]
+        for k, v in self.train:
+            a += [f"--{k.replace('_', '-')}", str(v)]
+        for k, v in self.overrides:
+            a += ["--set", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
+        if data_dir and self.data.startswith("cifar"):
+            a += ["--data-dir", data_dir]
+        return a
+
+
+def run_dir(run: Run, scale: str, root: pathlib.Path | None = None) -> pathlib.Path:
+    return (root or RESULTS / "runs") / scale / run.name
+
+
+def finished(path: pathlib.Path) -> bool:
+    m = path / "metrics.jsonl"
+    return m.is_file() and bool(m.read_text().strip()) and (path / "config.json").is_file()
+
+
+def ensure(runs: list[Run], scale: str, *, execute: bool = True, data_dir: str | None = None,
+           root: pathlib.Path | None = None, extra: list[str] = ()) -> dict[Run, pathlib.Path | None]:
+    """The directory of each finished run (None where it does not exist and cannot be made).
+    Missing runs are trained when ``execute``; CIFAR runs need ``data_dir``."""
+    from ait import train as T
+
+    out = {}
+    for run in runs:
+        path = run_dir(run, scale, root)
+        if not finished(path) and execute and (data_dir or not run.data.startswith("cifar")):
+            args = run.args(path, data_dir) + list(extra)
+            print(f"[poster_runs] training {run.name} ({scale}): python -m ait.train {' '.join(args)}", file=sys.stderr)
+            cfg, _, _ = T.parse_args(args)
+            if path.exists():  # an unfinished earlier attempt: start it again from nothing
+                for f in ("metrics.jsonl", "last.pt", "best.pt"):
+                    (path / f).unlink(missing_ok=True)
+            T.train(cfg, progress=sys.stderr.isatty())
+            shown = [str(x).replace(str(ROOT) + "/", "") for x in args]  # repository-relative paths
+            (path / "command.txt").write_text(f"python -m ait.train {' '.join(shown)}\ngit revision: {git_revision()}\n")
+            (path / "last.pt").unlink(missing_ok=True)  # the optimizer state is not needed for the figures
+            if not (run.model.startswith("ait-") and not run.tag):  # the figures read the plain AiT runs only
+                (path / "best.pt").unlink(missing_ok=True)
+        out[run] = path if finished(path) else None
+    return out
+
+
+def final(path: pathlib.Path | None) -> dict | None:
+    """The last evaluation of a finished run, with its parameter count; None for a missing run."""
+    if path is None:
+        return None
+    rows = [json.loads(l) for l in (path / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    conf = json.loads((path / "config.json").read_text())
+    return {**rows[-1], "parameters": conf["parameters"], "rows": rows, "config": conf}
+
+
+def cell(result: dict | None, key: str = "acc") -> str:
+    return "not run" if result is None or key not in result else f"{100 * result[key]:.2f}"
+
+
+def require_some(results: dict, what: str) -> None:
+    if all(r is None for r in results.values()):
+        raise FileNotFoundError(f"{what}: none of its runs exist; run the script without --no-run to train them")
+
+
+def write_table(path: pathlib.Path, title: str, lines: list[str], runs: dict, scale: str, argv: list[str],
+                script: str, notes: str = "") -> str:
+    """A Markdown table with its provenance: the command, the git revision, the runs it read."""
+    src = [f"- `{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`" for p in runs.values() if p is not None]
+    text = (f"# {title}\n\nScale: **{scale}**. Command: `python paper_figures/{script} {' '.join(argv)}`. "
+            f"Git revision: {git_revision()}.\n\n" + "\n".join(lines) + "\n\n" + (notes + "\n\n" if notes else "")
+            + "Runs read (each with `command.txt`, `config.json`, `metrics.jsonl`):\n" + "\n".join(src) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return text
+
+
+def common_args(ap) -> None:
+    ap.add_argument("--full", action="store_true", help="the poster's sizes and recipe (GPU, hours) instead of tiny CPU runs")
+    ap.add_argument("--no-run", action="store_true", help="only read existing runs; train nothing")
+    ap.add_argument("--data-dir", default=None, help="folder with the CIFAR files (CIFAR rows are skipped without it)")
+    ap.add_argument("--runs-root", type=pathlib.Path, default=None, help="where runs live (default results/runs)")
+    ap.add_argument("--out", type=pathlib.Path, default=RESULTS, help="folder for the table and figure")
+    ap.add_argument("--max-steps", type=int, default=None, help="cap every run's steps (smoke tests)")
+
+
+def parse(doc: str, argv: list[str] | None, more=None):
+    """(argv, parsed arguments, scale) of a table script: the common options, plus ``more(parser)``."""
+    import argparse
+
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(ap)
+    if more is not None:
+        more(ap)
+    a = ap.parse_args(argv)
+    return argv, a, "full" if a.full else "small"
+
+
+def extra_args(a) -> list[str]:
+    return [] if a.max_steps is None else ["--max-steps", str(a.max_steps), "--eval-every", str(max(1, a.max_steps // 2))]
