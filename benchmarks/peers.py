@@ -1,0 +1,188 @@
+"""hopfieldkit's descent against eager torch, JAX (jit) and HAMUX, side by side in one run.
+
+    python benchmarks/peers.py                       # N × d ∈ {1024×64, 16384×256, 65536×512}, B = 256
+    python benchmarks/peers.py --sizes 4096x128 --repeats 3
+
+The peers are optional and installed by nothing here; put them in a separate virtual environment
+beside torch, e.g.::
+
+    python3 -m venv /tmp/peers && /tmp/peers/bin/pip install torch==2.13.0 jax jaxlib hamux fastcore
+    /tmp/peers/bin/pip install -e . --no-deps && /tmp/peers/bin/python benchmarks/peers.py
+
+Without them the script times hopfieldkit against eager torch and says which peers were skipped.
+
+Timed, per size, ``steps`` steps of one Hopfield update ξ ← Xᵀ softmax(β X ξ) on B states (float32):
+
+- ``eager``: the hand-written torch loop (the baseline, ratio 1);
+- ``update``: ``descend(HopfieldEnergy(X), method="update")`` (closed-form step);
+- ``autodiff``: ``descend(f, method="gd", step_size=1)`` on a plain callable energy
+  f(ξ) = −lse(β Xξ)/β + ½‖ξ‖² (gradient by torch.func; step 1 gives the same update);
+- ``jax``: the update loop under ``jax.jit`` (``lax.fori_loop``); ``jax-grad``: ``jax.grad`` of f, jitted;
+- ``hamux``: a HAMUX two-layer HAM (identity visible layer, softmax(β) hidden layer, LinearSynapse
+  W = Xᵀ), one jitted step of both layers with α = 1 — the same two B×N×d products per step;
+- ``mkl-mm``: the two matrix products of the step alone through torch's default matmul (MKL);
+  ``onednn-mm``: the same through oneDNN with packed weights. "% peak" is against the faster of the
+  two: the machine's matmul throughput on these shapes, measured in the same run.
+
+Methods alternate inside each repeat and the median is reported as a ratio to ``eager`` measured in
+the same run (these machines are noisy). Nothing here is asserted in the tests.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import hopfieldkit as hk
+
+
+def eager_loop(X, xi, beta, steps):
+    XT = X.T
+    for _ in range(steps):
+        xi = torch.softmax(beta * (xi @ XT), dim=-1) @ X
+    return xi
+
+
+def sgemm_loop(X, xi, S, steps):
+    XT = X.T
+    for _ in range(steps):
+        S = torch.mm(xi, XT, out=S)
+        xi = S @ X
+    return xi
+
+
+def onednn_loop(X, xi, steps):
+    """The two products through oneDNN with packed weights (the best matmul torch has on this CPU)."""
+    from hopfieldkit import _onednn
+    if not _onednn.available():
+        return None
+    ops = torch.ops.mkldnn
+    w, wt = ops._reorder_linear_weight(X, xi.shape[0]), ops._reorder_linear_weight(X.t().contiguous(), xi.shape[0])
+
+    def run():
+        x = xi
+        for _ in range(steps):
+            x = ops._linear_pointwise(ops._linear_pointwise(x, w, None, "none", [], ""), wt, None, "none", [], "")
+        return x
+    return run
+
+
+def lse_energy(X):
+    def energy(xi, beta):
+        return -torch.logsumexp(beta * xi @ X.T, -1) / beta + 0.5 * (xi * xi).sum(-1)
+    return energy
+
+
+def jax_methods(X_np, xi_np, beta, steps):
+    """{name: callable returning a finished array} for the JAX and HAMUX peers that import."""
+    out, skipped = {}, []
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return out, ["jax", "jax-grad", "hamux"]
+    X, xi0 = jnp.asarray(X_np), jnp.asarray(xi_np)
+
+    @jax.jit
+    def upd(xi):
+        return jax.lax.fori_loop(0, steps, lambda _, x: jax.nn.softmax(beta * x @ X.T, -1) @ X, xi)
+
+    def f(x):
+        return (-jax.nn.logsumexp(beta * x @ X.T, -1) / beta + 0.5 * (x * x).sum(-1)).sum()
+
+    g = jax.grad(f)
+
+    @jax.jit
+    def gd(xi):
+        return jax.lax.fori_loop(0, steps, lambda _, x: x - g(x), xi)
+
+    out["jax"] = lambda: upd(xi0).block_until_ready()
+    out["jax-grad"] = lambda: gd(xi0).block_until_ready()
+    try:
+        import hamux as hmx
+        from hamux.lagrangians import lagr_identity, lagr_softmax
+    except ImportError:
+        skipped.append("hamux")
+        return out, skipped
+    d, N = X.shape[1], X.shape[0]
+    ham = hmx.HAM(neurons={"v": hmx.NeuronLayer(lagr_identity, (d,)),
+                           "h": hmx.NeuronLayer(lambda x: lagr_softmax(x, beta=beta), (N,))},
+                  hypersynapses={"s": hmx.LinearSynapse(W=X.T)}, connections=[(("v", "h"), "s")]).vectorize()
+    xs0 = {"v": xi0, "h": jnp.zeros((xi0.shape[0], N), xi0.dtype)}
+
+    @jax.jit
+    def ham_steps(xs):
+        def step(_, xs):
+            grads = ham.dEdact(ham.activations(xs), xs)
+            return {k: xs[k] - grads[k] for k in xs}
+        return jax.lax.fori_loop(0, steps, step, xs)
+
+    out["hamux"] = lambda: ham_steps(xs0)["v"].block_until_ready()
+    return out, skipped
+
+
+@torch.no_grad()  # inference, as the jitted peers: no graph is kept
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1024x64,16384x256,65536x512", help="comma-separated N x d")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=None, help="steps per run (default: by size)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a = ap.parse_args(argv)
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, float32, B = {a.batch}")
+    print(f"{'N x d':>12} {'steps':>5} {'method':>9} {'ms/step':>9} {'GFLOP/s':>9} {'% peak':>8} {'ratio':>7}")
+    reported_skip = False
+    for size in a.sizes.split(","):
+        N, d = (int(v) for v in size.lower().split("x"))
+        g = torch.Generator().manual_seed(0)
+        X = torch.randn(N, d, generator=g).to(dev)
+        xi0 = torch.randn(a.batch, d, generator=g).to(dev)
+        beta = d ** -0.5
+        steps = min(50, a.steps or max(2, int(3e10 / (4 * a.batch * N * d))))
+        E, f = hk.HopfieldEnergy(X), lse_energy(X)
+        S = torch.empty(a.batch, N, device=dev)
+        runs = {
+            "eager": lambda: eager_loop(X, xi0, beta, steps),
+            "update": lambda: hk.descend(E, xi0, beta, method="update", steps=steps, tol=0, record=False).xi,
+            "autodiff": lambda: hk.descend(f, xi0, beta, method="gd", step_size=1.0, steps=steps, tol=0,
+                                           record=False).xi,
+            "mkl-mm": lambda: sgemm_loop(X, xi0, S, steps),
+        }
+        dnn = onednn_loop(X, xi0, steps) if dev.type == "cpu" else None
+        if dnn is not None:
+            runs["onednn-mm"] = dnn
+        if dev.type == "cpu":
+            peers, skipped = jax_methods(X.numpy(), xi0.numpy(), beta, steps)
+            runs.update(peers)
+            if skipped and not reported_skip:
+                print(f"peers skipped (not importable): {', '.join(skipped)}")
+                reported_skip = True
+        for fn in runs.values():
+            fn()                                     # warm up (and compile the jitted peers)
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(a.repeats):
+            for name, fn in runs.items():
+                sync()
+                t0 = time.perf_counter()
+                fn()
+                sync()
+                times[name].append(time.perf_counter() - t0)
+        base = statistics.median(times["eager"])
+        flops = 4.0 * a.batch * N * d * steps
+        peak = max(flops / statistics.median(times[k]) for k in ("mkl-mm", "onednn-mm") if k in times)
+        for name, ts in times.items():
+            t = statistics.median(ts)
+            print(f"{size:>12} {steps:>5} {name:>9} {1e3 * t / steps:>9.3f} {flops / t / 1e9:>9.1f} "
+                  f"{100 * flops / t / peak:>7.0f}% {t / base:>7.3f}")
+        ref = eager_loop(X, xi0, beta, steps)
+        err = max((runs[m]() - ref).abs().max().item() for m in ("update", "autodiff"))
+        print(f"{'':>12} max |hopfieldkit - eager| = {err:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The fast paths of the descent give what the reference paths give (no timing here: benchmarks/)."""
+import torch
+
+import hopfieldkit as hk
+from hopfieldkit.energy import autodiff_grad
+from torch.func import grad as func_grad
+
+D64 = torch.float64
+
+
+def lse_energy(X):
+    return lambda xi, beta: -torch.logsumexp(beta * xi @ X.T, -1) / beta + 0.5 * (xi * xi).sum(-1)
+
+
+def test_plain_autograd_path_equals_torch_func_grad(gen):
+    X, xi = torch.randn(50, 8, generator=gen, dtype=D64), torch.randn(7, 8, generator=gen, dtype=D64)
+    E = hk.HopfieldEnergy(X)
+    ref = func_grad(lambda x: E(x, 0.7).sum())(xi)
+    fast = autodiff_grad(E, xi, 0.7)                     # a module with no tensor requiring grad
+    assert fast.grad_fn is None and torch.allclose(fast, ref, atol=1e-12)
+    assert torch.allclose(fast, E.grad(xi, 0.7), atol=1e-12)
+    f = lse_energy(X)
+    with torch.no_grad():
+        assert torch.allclose(autodiff_grad(f, xi, 0.7), ref, atol=1e-12)
+
+
+def test_gradient_stays_differentiable_when_something_requires_grad(gen):
+    X = torch.randn(20, 4, generator=gen, dtype=D64, requires_grad=True)
+    xi = torch.randn(3, 4, generator=gen, dtype=D64)
+    for energy in (hk.HopfieldEnergy(X), lse_energy(X)):   # a module holding X, and a closure over X
+        g = autodiff_grad(energy, xi, 1.3)
+        (dX,) = torch.autograd.grad(g.square().sum(), X)
+        ref = torch.autograd.grad(func_grad(lambda x: energy(x, 1.3).sum())(xi).square().sum(), X)[0]
+        assert torch.allclose(dX, ref, atol=1e-12)
+    beta = torch.tensor(0.9, dtype=D64, requires_grad=True)
+    g = autodiff_grad(hk.HopfieldEnergy(X.detach()), xi, beta)
+    assert g.requires_grad                                  # a learned β keeps the graph too
+
+
+def test_descent_under_no_grad_equals_the_reference_and_keeps_nothing(gen):
+    X, xi = torch.randn(64, 16, generator=gen), torch.randn(32, 16, generator=gen)
+    f = lse_energy(X)
+    ref = hk.descend(f, xi, 0.25, method="gd", step_size=1.0, steps=20, tol=0)
+    with torch.no_grad():
+        fast = hk.descend(f, xi, 0.25, method="gd", step_size=1.0, steps=20, tol=0, record=False)
+    assert torch.allclose(fast.xi, ref.xi, atol=1e-6)
+    assert torch.allclose(fast.xi, hk.descend(hk.HopfieldEnergy(X), xi, 0.25, method="update", steps=20, tol=0).xi,
+                          atol=1e-5)                        # gd with step 1 on this energy is the update
+    lean = hk.descend(hk.HopfieldEnergy(X), xi, 0.25, method="update", steps=200, tol=0, record=False)
+    assert lean.energies is None and lean.trajectory is None and lean.xi.grad_fn is None  # nothing grows with steps
+
+
+def test_onednn_update_equals_the_plain_update(gen, monkeypatch):
+    from hopfieldkit import _onednn
+
+    monkeypatch.setattr(_onednn, "MIN_PATTERN_ELEMENTS", 0)   # small sizes take the plain path otherwise
+
+    X = torch.randn(300, 24, generator=gen)
+    E = hk.HopfieldEnergy(X)
+    beta = torch.rand(4, 5, generator=gen) + 0.5              # per-state β
+    xi = torch.randn(4, 5, 24, generator=gen)
+    assert _onednn.usable(X, xi) == _onednn.available()
+    fast = E.update(xi, beta)
+    monkeypatch.setenv("HOPFIELDKIT_ONEDNN", "0")
+    assert not _onednn.usable(X, xi)
+    plain = E.update(xi, beta)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    ref = torch.softmax(beta.unsqueeze(-1) * (xi.double() @ X.double().T), -1) @ X.double()
+    assert torch.allclose(fast.double(), ref, atol=1e-5)
+    monkeypatch.setenv("HOPFIELDKIT_ONEDNN", "1")
+    with torch.no_grad():
+        X.mul_(-1.5)                                       # written in place: the packed copy is renewed
+    ref = torch.softmax(beta.unsqueeze(-1) * (xi @ X.T), -1) @ X
+    assert torch.allclose(E.update(xi, beta), ref, atol=1e-5)
+    one = torch.randn(24, generator=gen)                   # another batch size, one unbatched state
+    assert torch.allclose(E.update(one, 1.0), torch.softmax(X @ one, -1) @ X, atol=1e-5)
+
+
+def test_training_paths_keep_the_differentiable_update(gen):
+    from hopfieldkit import _onednn
+
+    X = torch.randn(40, 8, generator=gen, requires_grad=True)
+    xi = torch.randn(3, 8, generator=gen)
+    assert not _onednn.usable(X, xi)
+    out = hk.HopfieldEnergy(X).update(xi, 1.0)
+    (gX,) = torch.autograd.grad(out.sum(), X)
+    assert gX.abs().sum() > 0
+    assert not _onednn.usable(X.detach().double(), xi.double())   # float64 keeps the plain matmul
+
+
+def test_packed_patterns_are_never_stale_for_fresh_pattern_tensors(gen, monkeypatch):
+    """LowRankPriorEnergy makes its patterns f_LT(γ) anew on every call; memory reuse must not
+    let an old packed copy answer for new contents."""
+    from hopfieldkit import _onednn
+
+    monkeypatch.setattr(_onednn, "MIN_PATTERN_ELEMENTS", 0)
+    E = hk.LowRankPriorEnergy(6, 3, 16)
+    xi = torch.randn(4, 16, generator=gen)
+    with torch.no_grad():
+        for _ in range(3):
+            E.set_priors(torch.randn(6, 3, generator=gen))
+            Y = E.patterns
+            assert torch.allclose(E.update(xi, 2.0), torch.softmax(2.0 * xi @ Y.T, -1) @ Y, atol=1e-5)
+
+
+def test_blockwise_streaming_softmax_is_exact(gen):
+    from hopfieldkit import _onednn
+
+    if not _onednn.available():
+        import pytest
+        pytest.skip("torch without oneDNN")
+    X = torch.randn(300, 16, generator=gen)
+    xi = torch.randn(9, 16, generator=gen)
+    packed = _onednn.PackedPatterns(X, 9, chunk=64)          # 5 blocks, the last one partial
+    assert len(packed.blocks) == 5
+    for beta in (0.01, 1.0, 50.0):                           # near-uniform to one-hot weights
+        q = beta * xi
+        ref = torch.softmax(q.double() @ X.double().T, -1) @ X.double()
+        assert torch.allclose(packed.step(q).double(), ref, atol=2e-5), beta
+
+
+def test_small_pattern_sets_keep_the_plain_path():
+    from hopfieldkit import _onednn
+
+    assert not _onednn.usable(torch.randn(1024, 64), torch.randn(8, 64))
+    assert _onednn.usable(torch.randn(4096, 64), torch.randn(8, 64)) == _onednn.available()
