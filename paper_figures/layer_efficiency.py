@@ -33,10 +33,10 @@ def layers(conf: dict) -> int:
 
 
 def main(argv: list[str] | None = None):
-    argv, a, _ = R.parse(__doc__, argv)
+    argv, a, _ = R.parse(__doc__, argv, MC.add_models)
     scale, paths, results = MC.collect(a)
     rows = []
-    for m in MC.MODELS[scale]:
+    for m in MC.models(a, scale):
         res = [results[R.Run(m, d)] for d in MC.DATA]
         done = [r for r in res if r is not None]
         if done:

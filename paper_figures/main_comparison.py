@@ -23,13 +23,18 @@ MODELS = {
 DATA = ["cifar10", "cifar100", "triangle"]
 
 
-def runs(scale: str) -> list[R.Run]:
-    return [R.Run(m, d) for m in MODELS[scale] for d in DATA]
+def models(a, scale: str) -> list[str]:
+    """The rows: ``--models`` (comma-separated) or every model of the scale."""
+    return a.models.split(",") if getattr(a, "models", None) else MODELS[scale]
 
 
-def table(results: dict, scale: str) -> list[str]:
+def runs(names: list[str]) -> list[R.Run]:
+    return [R.Run(m, d) for m in names for d in DATA]
+
+
+def table(results: dict, names: list[str]) -> list[str]:
     lines = ["| method | CIFAR-10 | CIFAR-100 | Triangle | average | parameters |", "|---|---|---|---|---|---|"]
-    for m in MODELS[scale]:
+    for m in names:
         res = [results[R.Run(m, d)] for d in DATA]
         done = [r for r in res if r is not None]
         if not done:
@@ -40,22 +45,26 @@ def table(results: dict, scale: str) -> list[str]:
     return lines
 
 
+def add_models(ap) -> None:
+    ap.add_argument("--models", default=None, help="comma-separated model keys (default: every model of the scale)")
+
+
 def collect(a) -> tuple[str, dict, dict]:
     scale = "full" if a.full else "small"
-    paths = R.ensure(runs(scale), scale, execute=not a.no_run, data_dir=a.data_dir, root=a.runs_root,
+    paths = R.ensure(runs(models(a, scale)), scale, execute=not a.no_run, data_dir=a.data_dir, root=a.runs_root,
                      extra=R.extra_args(a))
     R.require_some(paths, "main comparison")
     return scale, paths, {run: R.final(p) for run, p in paths.items()}
 
 
 def main(argv: list[str] | None = None):
-    argv, a, _ = R.parse(__doc__, argv)
+    argv, a, _ = R.parse(__doc__, argv, add_models)
     scale, paths, results = collect(a)
     notes = ("Test accuracy (%) at the last evaluation. The average is printed only where all three data "
              "sets were run. Small scale: tiny models, CPU defaults of `ait.train` (Triangle on a 32-px "
              "canvas, 1500 steps); not comparable with the poster's numbers, which are full-scale.")
     text = R.write_table(a.out / f"main_comparison_{scale}.md", "Main comparison (poster table 1)",
-                         table(results, scale), paths, scale, argv, "main_comparison.py", notes)
+                         table(results, models(a, scale)), paths, scale, argv, "main_comparison.py", notes)
     print(text)
     return a.out / f"main_comparison_{scale}.md"
 

@@ -117,3 +117,16 @@ def test_readme_results_table_is_generated_from_the_committed_runs(tmp_path):
     table = mod.render(mod.collect(tmp_path))
     assert "| ait-tiny [memory] | *small* | 62.50 | — |" in table
     assert "(no runs yet)" in mod.render(mod.collect(tmp_path / "nothing"))
+
+
+def test_main_comparison_fills_the_cifar_columns_from_a_local_folder(tmp_path, fake_cifar):
+    fake_cifar(tmp_path / "data", False)
+    fake_cifar(tmp_path / "data", True)
+    out = tmp_path / "out"
+    _load("main_comparison").main(["--runs-root", str(tmp_path / "runs"), "--out", str(out), "--max-steps", "2",
+                                   "--data-dir", str(tmp_path / "data"), "--models", "ait-tiny,coordination-tiny"])
+    md = (out / "main_comparison_small.md").read_text()
+    for model in ("ait-tiny", "coordination-tiny"):
+        row = next(l for l in md.splitlines() if l.startswith(f"| {model} |"))
+        assert "not run" not in row and row.count("|") == 7        # CIFAR-10, CIFAR-100, Triangle, average
+    assert "vit-tiny" not in md

@@ -35,3 +35,17 @@ def test_readme_parameter_table_matches_the_code():
             got = [count_parameters(build(f"ait-{size}", preset="paper")), count_parameters(build(f"ait-{size}")),
                    count_parameters(build(f"vit-{size}")), count_parameters(build(f"vit-{size}-cls"))]
             assert [int(n.replace(",", "")) for n in nums] == got, size
+
+
+def test_readme_baseline_table_matches_the_code():
+    import torch
+
+    from ait.model import build, count_parameters
+
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z-]+)` \| [^|]+ \| ([\d,]+) \| [^|]+ \|$", text, re.M)
+    assert len(rows) == 13
+    with torch.device("meta"):
+        for name, n in rows:
+            got = count_parameters(build(name, dict(image_size=32, channels=3, patch=4, num_classes=10)))
+            assert int(n.replace(",", "")) == got, name
