@@ -34,9 +34,10 @@ def available() -> bool:
         return False
 
 
-# below this many pattern entries (N·d) the plain matmul is as fast or faster (measured, B = 256:
-# oneDNN / plain = 1.2 at 1024×64, 0.85 at 2048×64, 0.56 at 4096×64, 0.34 at 16384×256)
-MIN_PATTERN_ELEMENTS = 1 << 17
+# below this many pattern entries (N·d), per-call overheads eat the gain. Measured, B = 256, step
+# time oneDNN / plain matmul: 0.6–1.2 at 1024×64 (noisy; median of runs ≈ 0.8), 0.7–0.85 at
+# 2048×64, 0.56–0.71 at 4096×64, 0.34 at 16384×256, 0.41 at 65536×512
+MIN_PATTERN_ELEMENTS = 1 << 15
 
 
 def usable(X: torch.Tensor, xi: torch.Tensor) -> bool:
