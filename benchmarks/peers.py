@@ -124,6 +124,71 @@ def jax_methods(X_np, xi_np, beta, steps):
     return out, skipped
 
 
+def et_jax(Wq, Wk, M, gamma, delta, eps, beta, alpha, steps):
+    """A jitted JAX ET block x ← x − α ∂E/∂g (attention with the self-pair excluded + ½ReLU² memories)."""
+    import jax
+    import jax.numpy as jnp
+
+    Wq, Wk, M, gamma, delta = (jnp.asarray(t) for t in (Wq, Wk, M, gamma, delta))
+
+    def energy_g(g):
+        K = jnp.einsum("hyd,bnd->bhny", Wk, g)
+        Q = jnp.einsum("hyd,bnd->bhny", Wq, g)
+        A = beta * K @ jnp.swapaxes(Q, -1, -2)
+        n = g.shape[1]
+        A = jnp.where(jnp.eye(n, dtype=bool), -jnp.inf, A)
+        att = -(jax.nn.logsumexp(A, axis=-2) / beta).sum()
+        hn = -0.5 * (jax.nn.relu(g @ M.T) ** 2).sum()
+        return att + hn
+
+    dE = jax.grad(energy_g)
+
+    def ln(x):
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return gamma * (x - mu) / jnp.sqrt(var + eps) + delta
+
+    @jax.jit
+    def block(x):
+        return jax.lax.fori_loop(0, steps, lambda _, x: x - alpha * dE(ln(x)), x)
+    return block
+
+
+def et_main(a) -> None:
+    """ET descent: ``et_block`` (closed-form ∂E/∂g) against eager autodiff and a jitted JAX block."""
+    B, N, D, H, Y, K = (int(v) for v in a.et.split(","))
+    g = torch.Generator().manual_seed(0)
+    E = hk.EnergyTransformerEnergy(D, H, Y, K, w_std=0.05, mem_std=0.05)
+    x0 = torch.randn(B, N, D, generator=g)
+    steps, alpha, beta = 12, 0.1, 1.0 / Y ** 0.5
+    runs = {"et_block": lambda: hk.et_block(E, x0, alpha=alpha, steps=steps, record=False).xi}
+    try:
+        blk = et_jax(*(t.detach().numpy() for t in (E.Wq, E.Wk, E.memories, E.ln_gamma, E.ln_delta)),
+                     E.eps, beta, alpha, steps)
+        import jax.numpy as jnp
+        xj = jnp.asarray(x0.numpy())
+        runs["jax"] = lambda: blk(xj).block_until_ready()
+    except ImportError:
+        print("ET: jax not importable, skipped")
+    for fn in runs.values():
+        fn()
+    times = {k: [] for k in runs}
+    for _ in range(a.repeats):
+        for name, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    base = statistics.median(times["et_block"])
+    print(f"ET block, B × N × D = {B} × {N} × {D}, H = {H}, Y = {Y}, K = {K}, {steps} steps of α = {alpha}:")
+    for name, ts in times.items():
+        t = statistics.median(ts)
+        print(f"{name:>10} {1e3 * t / steps:>9.3f} ms/step {t / base:>7.3f}")
+    if "jax" in runs:
+        import numpy as np
+        err = float(np.abs(np.asarray(runs["jax"]()) - runs["et_block"]().numpy()).max())
+        print(f"{'':>10} max |et_block - jax| = {err:.2e}")
+
+
 @torch.no_grad()  # inference, as the jitted peers: no graph is kept
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default: by size)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--et", default="32,64,128,4,32,512", help="ET block size B,N,D,H,Y,K ('' to skip)")
     a = ap.parse_args(argv)
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -184,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
         ref = eager_loop(X, xi0, beta, steps)
         err = max((runs[m]() - ref).abs().max().item() for m in ("update", "gd", "autodiff"))
         print(f"{'':>12} max |hopfieldkit - eager| = {err:.2e}")
+    if a.et and dev.type == "cpu":
+        et_main(a)
 
 
 if __name__ == "__main__":
