@@ -97,3 +97,26 @@ class PackedPatterns:
         """True when packed from this very tensor, unchanged since (a fresh tensor that happens to
         reuse freed memory is another object: no false hit)."""
         return self.ref() is X and self.version == X._version
+
+
+class PackedMatrix:
+    """W [K, D] packed once for oneDNN: ``times_t(x) = x Wᵀ`` and ``times(z) = z W`` for x [..., D], z [..., K]."""
+
+    def __init__(self, W: torch.Tensor, batch: int):
+        with torch.no_grad():
+            self.ref, self.version = weakref.ref(W), W._version
+            self.K, self.D = W.shape
+            Wd = W.detach()
+            self.w = _ops._reorder_linear_weight(Wd.contiguous(), batch)
+            self.wt = _ops._reorder_linear_weight(Wd.t().contiguous(), batch)
+
+    holds = PackedPatterns.holds
+
+    def times_t(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.D).contiguous()
+        return _ops._linear_pointwise(flat, self.w, None, "none", [], "").reshape(*x.shape[:-1], self.K)
+
+    def times(self, z: torch.Tensor) -> torch.Tensor:
+        flat = z.reshape(-1, self.K).contiguous()
+        return _ops._linear_pointwise(flat, self.wt, None, "none", [], "").reshape(*z.shape[:-1], self.D)
+

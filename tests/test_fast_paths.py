@@ -124,3 +124,24 @@ def test_small_pattern_sets_keep_the_plain_path():
 
     assert not _onednn.usable(torch.randn(128, 64), torch.randn(8, 64))
     assert _onednn.usable(torch.randn(1024, 64), torch.randn(8, 64)) == _onednn.available()
+
+
+def test_et_descent_direction_fast_path_equals_autodiff(gen, monkeypatch):
+    from hopfieldkit import _onednn
+
+    monkeypatch.setattr(_onednn, "MIN_PATTERN_ELEMENTS", 0)
+    torch.manual_seed(0)
+    E = hk.EnergyTransformerEnergy(16, 2, 8, 24, w_std=0.3, mem_std=0.3)
+    x = torch.randn(3, 5, 16, generator=gen)
+    with torch.no_grad():
+        fast = E.descent_direction(x)
+    ref = E.grad_g(x)                                        # torch.func autodiff, the reference
+    assert torch.allclose(fast, ref, atol=1e-5)
+    with torch.no_grad():
+        E.Wq.mul_(2.0)                                       # in place: the packed [Wk; Wq] is renewed
+        E.hn.memories.mul_(0.5) if hasattr(E.hn, "memories") else None
+        fast = E.descent_direction(x)
+    assert torch.allclose(fast, E.grad_g(x), atol=1e-5)
+    mask = torch.tensor([True, True, False, True, True])
+    with torch.no_grad():
+        assert torch.allclose(E.descent_direction(x, mask=mask), E.grad_g(x, mask=mask), atol=1e-5)
