@@ -189,7 +189,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     if c.batch_size % world:
         raise ValueError(f"batch_size {c.batch_size} must be divisible by the number of processes {world}")
     if rank == 0:
-        print(f"{c.model} ({c.preset} preset) on {c.data}: {count_parameters(model):,} parameters, "
+        preset = f" ({c.preset} preset)" if c.model.startswith(("ait-", "vit-")) else ""
+        print(f"{c.model}{preset} on {c.data}: {count_parameters(model):,} parameters, "
               f"{c.max_steps} steps of batch {c.batch_size}, {world} process(es), device {dev}", file=sys.stderr)
         (out / "config.json").write_text(json.dumps({"train": dataclasses.asdict(c), "model": dataclasses.asdict(
             model.cfg), **({"arch": dataclasses.asdict(model.arch)} if hasattr(model, "arch") else {}), "parameters": count_parameters(model), "world_size": world}, indent=2, default=str))
