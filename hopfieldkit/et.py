@@ -213,50 +213,61 @@ class EnergyTransformerEnergy(Energy):
         self._check_x(x)
         mask = self._mask(mask, x)
         g = self.activation(x)
-        H, Y, D, N = self.heads, self.head_dim, self.dim, g.shape[-2]
-        Wkq = torch.cat([self.Wk, self.Wq]).reshape(2 * H * Y, D)        # keys' rows, then queries'
-        kq = self._times_t(Wkq, g).reshape(*g.shape[:-1], 2, H, Y)        # one product for K and Q
+        H, Y, N = self.heads, self.head_dim, g.shape[-2]
+        kq = self._times_t("kq", g).reshape(*g.shape[:-1], 2, H, Y)      # one product for K and Q
         K, Q = kq.select(-3, 0).transpose(-2, -3), kq.select(-3, 1).transpose(-2, -3)   # [..., H, N, Y]
         b = self._beta(beta, g).reshape(H, 1, 1)
-        A = b * (K @ Q.transpose(-1, -2))
-        allowed = self._pair_mask(N, mask, g.device)
-        if allowed is not None:
-            A = A.masked_fill(~allowed, float("-inf"))
+        A = (b * K) @ Q.transpose(-1, -2)
+        if mask is None and self.exclude_self and not A.requires_grad:
+            A.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))       # in place: the self-pairs
+        else:
+            allowed = self._pair_mask(N, mask, g.device)
+            if allowed is not None:
+                A = A.masked_fill(~allowed, float("-inf"))
         omega = torch.softmax(A, dim=-2)
-        omega = torch.nan_to_num(omega, nan=0.0)                   # queries with no admissible key
+        if mask is not None or (self.exclude_self and N == 1):
+            omega = torch.nan_to_num(omega, nan=0.0)               # queries with no admissible key
         as_query = omega.transpose(-1, -2) @ K                     # [..., H, C, Y]: Σ_B ω_{hBC} K_{hB}
         as_key = omega @ Q                                         # [..., H, B, Y]: Σ_C ω_{hBC} Q_{hC}
-        both = torch.stack([as_key, as_query], -4).movedim(-2, -4)  # [..., N, 2, H, Y], as Wkq's rows
-        neg = self._times(Wkq, both.reshape(*g.shape[:-1], 2 * H * Y))  # W^Kᵀ as_key + W^Qᵀ as_query
-        M = self.memories
-        z = self._times_t(M, g, "mem")
+        both = torch.stack([as_key, as_query], -4).movedim(-2, -4)  # [..., N, 2, H, Y], as [W^K; W^Q]'s rows
+        neg = self._times("kq", both.reshape(*g.shape[:-1], 2 * H * Y))  # W^Kᵀ as_key + W^Qᵀ as_query
+        z = self._times_t("mem", g)
         act = z.relu_() if self.hn_kind == "relu" and not z.requires_grad else (
             torch.relu(z) if self.hn_kind == "relu" else torch.softmax(self.beta_hn * z, -1))
-        hn = self._times(M, act, "mem")
+        hn = self._times("mem", act)
         if mask is not None:
             hn = hn * mask.unsqueeze(-1).to(hn.dtype)
         return -(neg + hn)
 
-    def _packed(self, W: torch.Tensor, g: torch.Tensor, name: str):
-        """W packed for oneDNN when the fast path applies (float32 CPU, no autograd), else None. A
-        concatenation of Wk and Wq is a fresh tensor each call: its cache is keyed on Wk and Wq."""
-        if not _onednn.usable(W, g):
-            return None
+    def _matrix(self, name: str) -> torch.Tensor:
+        """``"kq"``: [W^K; W^Q] as a [2·H·Y, D] matrix (keys' rows first); ``"mem"``: the memories."""
+        if name == "kq":
+            return torch.cat([self.Wk, self.Wq]).reshape(2 * self.heads * self.head_dim, self.dim)
+        return self.memories
+
+    def _packed(self, name: str, x: torch.Tensor):
+        """The matrix ``name`` packed for oneDNN when the fast path applies (float32 CPU, no autograd),
+        else None; renewed when Wk, Wq or the memories change (another tensor, or in place)."""
         srcs = (self.Wk, self.Wq) if name == "kq" else (self.memories,)
+        if not _onednn.usable(srcs[0], x) or sum(t.numel() for t in srcs) < _onednn.MIN_PATTERN_ELEMENTS:
+            return None
         key = tuple((id(t), t._version) for t in srcs)
         store = self.__dict__.setdefault("_packed_cache", {})   # (key, packed, sources kept alive)
         cached = store.get(name)
         if cached is None or cached[0] != key:
-            cached = store[name] = (key, _onednn.PackedMatrix(W, max(1, g.numel() // g.shape[-1])), srcs)
+            W = self._matrix(name)
+            cached = store[name] = (key, _onednn.PackedMatrix(W, max(1, x.numel() // x.shape[-1])), srcs)
         return cached[1]
 
-    def _times_t(self, W: torch.Tensor, g: torch.Tensor, name: str = "kq") -> torch.Tensor:
-        p = self._packed(W, g, name)
-        return p.times_t(g) if p is not None else g @ W.T
+    def _times_t(self, name: str, g: torch.Tensor) -> torch.Tensor:
+        """g Wᵀ for the matrix ``name``."""
+        p = self._packed(name, g)
+        return p.times_t(g) if p is not None else g @ self._matrix(name).T
 
-    def _times(self, W: torch.Tensor, z: torch.Tensor, name: str = "kq") -> torch.Tensor:
-        p = self._packed(W, z, name)
-        return p.times(z) if p is not None else z @ W
+    def _times(self, name: str, z: torch.Tensor) -> torch.Tensor:
+        """z W for the matrix ``name``."""
+        p = self._packed(name, z)
+        return p.times(z) if p is not None else z @ self._matrix(name)
 
     def descent_direction(self, x: torch.Tensor, beta=None, mask=None) -> torch.Tensor:
         """∂E/∂g: the ET dynamics are τ dx/dt = −∂E/∂g. The closed form (:meth:`grad_g_closed`,
