@@ -40,9 +40,10 @@ def available() -> bool:
 MIN_PATTERN_ELEMENTS = 1 << 15
 
 
-def usable(X: torch.Tensor, xi: torch.Tensor) -> bool:
-    """Whether the products of ``xi`` [..., d] with ``X`` [N, d] may take the oneDNN path."""
-    if X.numel() < MIN_PATTERN_ELEMENTS:
+def usable(X: torch.Tensor, xi: torch.Tensor, elements: int | None = None) -> bool:
+    """Whether the products of ``xi`` [..., d] with ``X`` [N, d] may take the oneDNN path
+    (``elements``: the size of the matrix to pack, when X is only one of its parts)."""
+    if (X.numel() if elements is None else elements) < MIN_PATTERN_ELEMENTS:
         return False
     if X.device.type != "cpu" or X.dtype != torch.float32 or xi.dtype != torch.float32 or xi.device.type != "cpu":
         return False

@@ -249,7 +249,7 @@ class EnergyTransformerEnergy(Energy):
         """The matrix ``name`` packed for oneDNN when the fast path applies (float32 CPU, no autograd),
         else None; renewed when Wk, Wq or the memories change (another tensor, or in place)."""
         srcs = (self.Wk, self.Wq) if name == "kq" else (self.memories,)
-        if not _onednn.usable(srcs[0], x) or sum(t.numel() for t in srcs) < _onednn.MIN_PATTERN_ELEMENTS:
+        if not _onednn.usable(srcs[0], x, sum(t.numel() for t in srcs)):
             return None
         key = tuple((id(t), t._version) for t in srcs)
         store = self.__dict__.setdefault("_packed_cache", {})   # (key, packed, sources kept alive)
