@@ -229,7 +229,7 @@ class EnergyTransformerEnergy(Energy):
             omega = torch.nan_to_num(omega, nan=0.0)               # queries with no admissible key
         as_query = omega.transpose(-1, -2) @ K                     # [..., H, C, Y]: Σ_B ω_{hBC} K_{hB}
         as_key = omega @ Q                                         # [..., H, B, Y]: Σ_C ω_{hBC} Q_{hC}
-        both = torch.stack([as_key, as_query], -4).movedim(-2, -4)  # [..., N, 2, H, Y], as [W^K; W^Q]'s rows
+        both = torch.stack([as_key.transpose(-2, -3), as_query.transpose(-2, -3)], -3)  # [..., N, 2, H, Y]
         neg = self._times("kq", both.reshape(*g.shape[:-1], 2 * H * Y))  # W^Kᵀ as_key + W^Qᵀ as_query
         z = self._times_t("mem", g)
         act = z.relu_() if self.hn_kind == "relu" and not z.requires_grad else (
@@ -237,6 +237,8 @@ class EnergyTransformerEnergy(Energy):
         hn = self._times("mem", act)
         if mask is not None:
             hn = hn * mask.unsqueeze(-1).to(hn.dtype)
+        if not (hn.requires_grad or neg.requires_grad):
+            return hn.add_(neg).neg_()                             # in place: nothing needs the parts
         return -(neg + hn)
 
     def _matrix(self, name: str) -> torch.Tensor:
