@@ -24,14 +24,29 @@ from torch._C._functorch import is_functorch_wrapped_tensor
 _ops = getattr(torch.ops, "mkldnn", None)
 
 
+_works: bool | None = None  # the result of the one-time check below
+
+
+def _smoke_test() -> bool:
+    """Pack a small matrix and multiply: the kernels exist on this build and CPU, and agree with matmul."""
+    try:
+        g = torch.Generator().manual_seed(0)
+        W, x = torch.randn(64, 32, generator=g), torch.randn(8, 32, generator=g)
+        out = _ops._linear_pointwise(x, _ops._reorder_linear_weight(W, 8), None, "none", [], "")
+        return bool(torch.allclose(out, x @ W.T, atol=1e-4))
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False
+
+
 def available() -> bool:
-    """True when torch has the oneDNN linear kernels and the fast path is not switched off."""
+    """True when torch's oneDNN linear kernels work here (checked once) and the fast path is not
+    switched off with ``HOPFIELDKIT_ONEDNN=0``."""
+    global _works
     if os.environ.get("HOPFIELDKIT_ONEDNN", "1") == "0" or not torch.backends.mkldnn.is_available():
         return False
-    try:
-        return hasattr(_ops, "_linear_pointwise") and hasattr(_ops, "_reorder_linear_weight")
-    except RuntimeError:
-        return False
+    if _works is None:
+        _works = _ops is not None and hasattr(_ops, "_linear_pointwise") and _smoke_test()
+    return _works
 
 
 # below this many pattern entries (N·d), per-call overheads eat the gain. Measured, B = 256, step

@@ -145,3 +145,15 @@ def test_et_descent_direction_fast_path_equals_autodiff(gen, monkeypatch):
     mask = torch.tensor([True, True, False, True, True])
     with torch.no_grad():
         assert torch.allclose(E.descent_direction(x, mask=mask), E.grad_g(x, mask=mask), atol=1e-5)
+
+
+def test_without_working_onednn_kernels_the_plain_path_runs(gen, monkeypatch):
+    from hopfieldkit import _onednn
+
+    assert _onednn._smoke_test() == _onednn.available()
+    monkeypatch.setattr(_onednn, "_works", False)            # as on a build or CPU where the kernels fail
+    X, xi = torch.randn(4096, 64, generator=gen), torch.randn(5, 64, generator=gen)
+    assert not _onednn.usable(X, xi)
+    with torch.no_grad():
+        out = hk.HopfieldEnergy(X).update(xi, 0.3)
+    assert torch.allclose(out, torch.softmax(0.3 * xi @ X.T, -1) @ X, atol=1e-5)
