@@ -3,7 +3,8 @@
 On CPUs where MKL's sgemm is slow (measured here, an AMD EPYC: 107–172 GFLOP/s for these shapes),
 oneDNN's linear kernel with the pattern matrix packed once into its blocked layout reaches
 357–417 GFLOP/s, the level of XLA. torch ships the kernel (``torch.ops.mkldnn``) but uses it only
-under torch.compile, so :class:`~hopfieldkit.HopfieldEnergy` calls it directly when it can:
+under torch.compile, so :class:`~hopfieldkit.HopfieldEnergy` (its update) and
+:class:`~hopfieldkit.EnergyTransformerEnergy` (its descent direction) call it directly when they can:
 
 - float32 tensors on the CPU, torch built with oneDNN (``torch.backends.mkldnn``), and at least
   :data:`MIN_PATTERN_ELEMENTS` pattern entries N·d (below, the plain matmul is as fast);
@@ -16,7 +17,6 @@ under torch.compile, so :class:`~hopfieldkit.HopfieldEnergy` calls it directly w
 from __future__ import annotations
 
 import os
-import weakref
 
 import torch
 from torch._C._functorch import is_functorch_wrapped_tensor
@@ -72,61 +72,15 @@ def usable(X: torch.Tensor, xi: torch.Tensor, elements: int | None = None) -> bo
 CHUNK = 4096  # patterns per block: a [B, 4096] score block stays in cache (measured: 4096–8192 best)
 
 
-class PackedPatterns:
-    """X [N, d] packed once for oneDNN, in blocks of :data:`CHUNK` patterns (X_c and X_cᵀ each).
-
-    ``step(q)`` returns softmax(q Xᵀ) X for q = βξ ([B, d]) block by block, never holding the whole
-    [B, N] score matrix: per block, p_c = softmax(q X_cᵀ) (torch's softmax kernel, whose exp is fast
-    also on underflowing inputs), its log-normaliser ℓ_c = max_j s_cj − log max_j p_cj, and y_c = p_c X_c;
-    then ξ' = Σ_c softmax_c(ℓ)_c y_c, which is exactly softmax(q Xᵀ) X (a streaming softmax).
-    """
-
-    def __init__(self, X: torch.Tensor, batch: int, chunk: int = CHUNK):
-        with torch.no_grad():
-            self.ref, self.version = weakref.ref(X), X._version
-            self.N, self.d = X.shape
-            Xd = X.detach()
-            if self.N <= 2 * chunk:
-                chunk = self.N
-            self.blocks = [(_ops._reorder_linear_weight(Xd[i:i + chunk].contiguous(), batch),
-                            _ops._reorder_linear_weight(Xd[i:i + chunk].t().contiguous(), batch))
-                           for i in range(0, self.N, chunk)]
-
-    def step(self, q: torch.Tensor) -> torch.Tensor:
-        """softmax(q Xᵀ) X for q of shape [..., d]."""
-        flat = q.reshape(-1, self.d).contiguous()
-        if len(self.blocks) == 1:
-            w, wt = self.blocks[0]
-            p = torch.softmax(_ops._linear_pointwise(flat, w, None, "none", [], ""), dim=-1)
-            return _ops._linear_pointwise(p, wt, None, "none", [], "").reshape(q.shape)
-        ys, ells = [], []
-        for w, wt in self.blocks:
-            s = _ops._linear_pointwise(flat, w, None, "none", [], "")
-            p = torch.softmax(s, dim=-1)
-            ells.append(s.amax(-1) - torch.log(p.amax(-1)))
-            ys.append(_ops._linear_pointwise(p, wt, None, "none", [], ""))
-        weights = torch.softmax(torch.stack(ells, -1), dim=-1)            # [B, blocks]
-        out = torch.einsum("bc,cbd->bd", weights, torch.stack(ys))
-        return out.reshape(q.shape)
-
-    def holds(self, X: torch.Tensor) -> bool:
-        """True when packed from this very tensor, unchanged since (a fresh tensor that happens to
-        reuse freed memory is another object: no false hit)."""
-        return self.ref() is X and self.version == X._version
-
-
 class PackedMatrix:
     """W [K, D] packed once for oneDNN: ``times_t(x) = x Wᵀ`` and ``times(z) = z W`` for x [..., D], z [..., K]."""
 
     def __init__(self, W: torch.Tensor, batch: int):
         with torch.no_grad():
-            self.ref, self.version = weakref.ref(W), W._version
             self.K, self.D = W.shape
             Wd = W.detach()
             self.w = _ops._reorder_linear_weight(Wd.contiguous(), batch)
             self.wt = _ops._reorder_linear_weight(Wd.t().contiguous(), batch)
-
-    holds = PackedPatterns.holds
 
     def times_t(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.D).contiguous()
@@ -136,3 +90,44 @@ class PackedMatrix:
         flat = z.reshape(-1, self.K).contiguous()
         return _ops._linear_pointwise(flat, self.wt, None, "none", [], "").reshape(*z.shape[:-1], self.D)
 
+
+class PackedPatterns:
+    """X [N, d] packed for oneDNN in blocks of :data:`CHUNK` patterns (one :class:`PackedMatrix` each).
+
+    ``step(q)`` returns softmax(q Xᵀ) X for q = βξ ([..., d]) block by block, never holding the whole
+    [B, N] score matrix: per block, p_c = softmax(q X_cᵀ) (torch's softmax kernel, whose exp is fast
+    also on underflowing inputs), its log-normaliser ℓ_c = max_j s_cj − log max_j p_cj, and y_c = p_c X_c;
+    then ξ' = Σ_c softmax_c(ℓ)_c y_c, which is exactly softmax(q Xᵀ) X (a streaming softmax).
+    """
+
+    def __init__(self, X: torch.Tensor, batch: int, chunk: int = CHUNK):
+        N = X.shape[0]
+        if N <= 2 * chunk:
+            chunk = N
+        self.blocks = [PackedMatrix(X[i:i + chunk], batch) for i in range(0, N, chunk)]
+
+    def step(self, q: torch.Tensor) -> torch.Tensor:
+        """softmax(q Xᵀ) X for q of shape [..., d]."""
+        if len(self.blocks) == 1:
+            blk = self.blocks[0]
+            return blk.times(torch.softmax(blk.times_t(q), dim=-1))
+        ys, ells = [], []
+        for blk in self.blocks:
+            s = blk.times_t(q)
+            p = torch.softmax(s, dim=-1)
+            ells.append(s.amax(-1) - torch.log(p.amax(-1)))
+            ys.append(blk.times(p))
+        weights = torch.softmax(torch.stack(ells, -1), dim=-1)            # [..., blocks]
+        return (weights.unsqueeze(-1) * torch.stack(ys, -2)).sum(-2)
+
+
+def cached(owner: object, name: str, sources: tuple, build):
+    """``build()`` (a packed matrix), kept in ``owner`` under ``name`` until one of the ``sources``
+    tensors is replaced or written in place. The sources are kept alive with it, so their ids
+    cannot be reused by fresh tensors (a fresh f_LT(γ) every call is never served a stale copy)."""
+    key = tuple((id(t), t._version) for t in sources)
+    store = owner.__dict__.setdefault("_packed_cache", {})   # name → (key, packed, sources)
+    hit = store.get(name)
+    if hit is None or hit[0] != key:
+        hit = store[name] = (key, build(), sources)
+    return hit[1]

@@ -253,13 +253,8 @@ class EnergyTransformerEnergy(Energy):
         srcs = (self.Wk, self.Wq) if name == "kq" else (self.memories,)
         if not _onednn.usable(srcs[0], x, sum(t.numel() for t in srcs)):
             return None
-        key = tuple((id(t), t._version) for t in srcs)
-        store = self.__dict__.setdefault("_packed_cache", {})   # (key, packed, sources kept alive)
-        cached = store.get(name)
-        if cached is None or cached[0] != key:
-            W = self._matrix(name)
-            cached = store[name] = (key, _onednn.PackedMatrix(W, max(1, x.numel() // x.shape[-1])), srcs)
-        return cached[1]
+        return _onednn.cached(self, name, srcs,
+                              lambda: _onednn.PackedMatrix(self._matrix(name), max(1, x.numel() // x.shape[-1])))
 
     def _times_t(self, name: str, g: torch.Tensor) -> torch.Tensor:
         """g Wᵀ for the matrix ``name``."""

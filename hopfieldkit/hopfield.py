@@ -95,16 +95,10 @@ class HopfieldEnergy(Energy):
         by block (:mod:`hopfieldkit._onednn`; 1.5–2.3× faster than the plain matmul here)."""
         X, b = self._check(xi, beta)
         if _onednn.usable(X, xi):
-            return self._packed(X, xi).step(b * xi)
+            packed = _onednn.cached(self, "patterns", (X,),
+                                    lambda: _onednn.PackedPatterns(X, max(1, xi.numel() // X.shape[1])))
+            return packed.step(b * xi)
         return torch.softmax(b * self.scores(xi), dim=-1) @ X
-
-    def _packed(self, X: torch.Tensor, xi: torch.Tensor) -> "_onednn.PackedPatterns":
-        """The packed patterns, made again only when X changed (another tensor, or written in place)."""
-        cached = self.__dict__.get("_packed_cache")
-        if cached is None or not cached.holds(X):
-            cached = _onednn.PackedPatterns(X, max(1, xi.numel() // X.shape[1]))
-            self.__dict__["_packed_cache"] = cached
-        return cached
 
     def grad(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """∇E(ξ) = ξ − X softmax(β Xᵀξ), so one gradient step of size 1 is one CCCP update."""
