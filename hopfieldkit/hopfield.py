@@ -86,6 +86,10 @@ class HopfieldEnergy(Energy):
     def weights(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Softmax weights p = softmax(β Xᵀξ), shape ``[..., N]``: how much each pattern is retrieved."""
         _, b = self._check(xi, beta)
+        return self._weights(xi, b)
+
+    def _weights(self, xi: torch.Tensor, b: Beta) -> torch.Tensor:
+        """softmax(β Xᵀξ) for a checked, broadcast-ready β."""
         return torch.softmax(b * self.scores(xi), dim=-1)
 
     def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
@@ -98,7 +102,7 @@ class HopfieldEnergy(Energy):
             packed = _onednn.cached(self, "patterns", (X,),
                                     lambda: _onednn.PackedPatterns(X, max(1, xi.numel() // X.shape[1])))
             return packed.step(b * xi)
-        return torch.softmax(b * self.scores(xi), dim=-1) @ X
+        return self._weights(xi, b) @ X
 
     def grad(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """∇E(ξ) = ξ − X softmax(β Xᵀξ), so one gradient step of size 1 is one CCCP update."""
@@ -107,7 +111,7 @@ class HopfieldEnergy(Energy):
     def jacobian(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Jacobian of the update, J = β X(diag p − ppᵀ)Xᵀ = β Var_p[x] ([R] Eq. 59), ``[..., d, d]``."""
         X, b = self._check(xi, beta)
-        p = torch.softmax(b * self.scores(xi), dim=-1)
+        p = self._weights(xi, b)
         mean = p @ X
         second = (p.unsqueeze(-1) * X).transpose(-1, -2) @ X  # Σ_i p_i x_i x_iᵀ
         bb = b.unsqueeze(-1) if isinstance(b, torch.Tensor) else b
