@@ -77,9 +77,14 @@ class TrainConfig:
     overrides: dict = dataclasses.field(default_factory=dict)
 
 
+def is_tiny(model: str) -> bool:
+    """A CPU-sized model key (``ait-tiny``, ``coordination-tiny``, ...): it gets the CPU defaults."""
+    return "tiny" in model.split("-")
+
+
 def resolve(cfg: TrainConfig, n_train: int) -> TrainConfig:
     """Fill the unset fields from the CPU defaults (tiny) or the paper's recipe (other sizes)."""
-    tiny = "tiny" in cfg.model.split("-")
+    tiny = is_tiny(cfg.model)
     c = dataclasses.replace(cfg)
     if tiny:
         d = {**TRAIN_DEFAULTS, **CPU_DATA_DEFAULTS.get(cfg.data, {})}
@@ -162,7 +167,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     if cfg.image_size is None and cfg.data == "triangle":
-        cfg = dataclasses.replace(cfg, image_size=32 if "tiny" in cfg.model.split("-") else 64)
+        cfg = dataclasses.replace(cfg, image_size=32 if is_tiny(cfg.model) else 64)
     kw = dict(data_dir=cfg.data_dir, seed=cfg.seed, clevr_quirks=cfg.clevr_quirks, image_size=cfg.image_size)
     fresh = cfg.data == "triangle" and cfg.fresh_data
     train_set = None if fresh else D.load(cfg.data, "train", size=cfg.train_size, **kw)
