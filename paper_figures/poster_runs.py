@@ -18,7 +18,6 @@ Each run directory holds ``metrics.jsonl``, ``config.json`` (the resolved config
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import sys
 
@@ -27,6 +26,9 @@ if str(ROOT) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(ROOT))
 
 from hopfieldkit.checkpoint import git_revision  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "paper_figures"))
+from learning_curves import read_run  # noqa: E402
 
 RESULTS = ROOT / "paper_figures" / "results"
 
@@ -96,9 +98,8 @@ def final(path: pathlib.Path | None) -> dict | None:
     """The last evaluation of a finished run, with its parameter count; None for a missing run."""
     if path is None:
         return None
-    rows = [json.loads(l) for l in (path / "metrics.jsonl").read_text().splitlines() if l.strip()]
-    conf = json.loads((path / "config.json").read_text())
-    return {**rows[-1], "parameters": conf["parameters"], "rows": rows, "config": conf}
+    run = read_run(path)                  # the same reader as learning_curves.py
+    return {**run["rows"][-1], "parameters": run["config"]["parameters"], "rows": run["rows"], "config": run["config"]}
 
 
 def cell(result: dict | None, key: str = "acc") -> str:
