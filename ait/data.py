@@ -132,6 +132,8 @@ SPECS = {
 
 def model_fields(name: str, image_size: int | None = None) -> dict:
     """The model config fields a data set fixes: image size, channels, patch, classes, question size."""
+    if name not in SPECS:
+        raise ValueError(f"unknown data set {name!r}; choose from {sorted(SPECS)}")
     spec = SPECS[name]
     return dict(image_size=image_size or spec.image_size, channels=spec.channels, num_classes=spec.num_classes,
                 patch=spec.patch, question_dim=spec.question_dim)

@@ -37,6 +37,8 @@ def load_run(run: pathlib.Path, checkpoint: str = "best.pt"):
 @torch.no_grad()
 def workspace_input(model: AiT, x: torch.Tensor, q: torch.Tensor | None = None) -> tuple:
     """(first global workspace, the patch representations z [B, N, d] its Hopfield read starts from)."""
+    if not isinstance(model, AiT) or not model.cfg.memory:
+        raise TypeError(f"workspace_input needs an AiT with its workspace (memory=True), got {type(model).__name__}")
     ws, blk = model.workspaces()[0], model.blocks[0]
     h = model.embed(x, q)
     if blk.attn is not None:

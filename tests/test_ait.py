@@ -319,3 +319,12 @@ def test_position_codes():
     assert build("ait-tiny", preset="paper").cfg.pos_embedding == "none"
     with pytest.raises(ValueError, match="pos_embedding must be"):
         tiny(pos_embedding="rope")
+    with pytest.raises(ValueError, match="multiple of 4"):
+        hk.sincos_2d(4, 30)
+    with pytest.raises(ValueError, match="side must be a positive int"):
+        hk.sincos_2d(0, 8)
+    with pytest.raises(ValueError, match="unknown data set 'mnist'"):
+        D.model_fields("mnist")
+    from ait.evaluate import workspace_input
+    with pytest.raises(TypeError, match="needs an AiT"):
+        workspace_input(build("vit-tiny"), torch.rand(1, 3, 32, 32))
