@@ -14,8 +14,16 @@ Energies
     EnergyTransformerEnergy(D, H, Y, K) the Energy Transformer energy [ET]; et_block(E, x, alpha, steps)
     Energy, SumEnergy                   base class; ``E1 + E2`` composes parts on one state
 
+Ops
+    lse_similarity(xi, patterns, beta)  β⁻¹ log Σ_i exp(β x_iᵀξ), one fused op with a cheap backward:
+                                        build energies on it to make autodiff descent fast
+
 Descent
-    descend(energy, xi, beta, method="auto"|"update"|"gd"|"armijo"|"ode") -> Descent
+    descend(energy, xi, beta, method="auto"|"update"|"gd"|"armijo"|"ode") -> Ops
+    lse_similarity(xi, patterns, beta)  β⁻¹ log Σ_i exp(β x_iᵀξ), one fused op with a cheap backward:
+                                        build energies on it to make autodiff descent fast
+
+Descent
 
 Attractors
     fixed_points(energy, beta, inits) -> FixedPoints   (energy, gradient norm, Hessian /
@@ -32,6 +40,7 @@ Utilities
     sincos_2d(side, dim)                fixed 2-D sine-cosine position codes of patch tokens
 """
 from .energy import Energy, SumEnergy, autodiff_grad, has_update, event_dims_of
+from .lse import lse_similarity
 from .hopfield import HopfieldEnergy, LowRankPriorEnergy
 from .dense import DenseAMEnergy
 from .lagrangian import (
@@ -61,7 +70,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Energy", "SumEnergy", "autodiff_grad", "has_update", "event_dims_of",
-    "HopfieldEnergy", "LowRankPriorEnergy", "DenseAMEnergy",
+    "lse_similarity", "HopfieldEnergy", "LowRankPriorEnergy", "DenseAMEnergy",
     "Lagrangian", "IdentityLagrangian", "LogSumExpLagrangian", "LayerNormLagrangian",
     "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "Neurons", "Synapse",
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",

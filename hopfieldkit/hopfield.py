@@ -17,6 +17,7 @@ from torch import nn
 from . import _onednn
 from ._checks import beta_for, check_beta, checks_enabled, check_finite, check_last_dim, check_like, check_tensor
 from .energy import Beta, Energy
+from .lse import lse_rows
 
 
 class HopfieldEnergy(Energy):
@@ -78,10 +79,17 @@ class HopfieldEnergy(Energy):
     def forward(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         X, b = self._check(xi, beta)
         N = X.shape[0]
-        M2 = (X * X).sum(-1).max()
-        lse = torch.logsumexp(b * self.scores(xi), dim=-1, keepdim=True) / b
+        M2 = self._max_sq_norm(X)
+        lse = lse_rows(xi, X, b, owner=self)          # fused op: oneDNN scores, p kept for backward
         const = math.log(N) / b + 0.5 * M2
         return (-lse + 0.5 * (xi * xi).sum(-1, keepdim=True) + const).squeeze(-1)
+
+    def _max_sq_norm(self, X: torch.Tensor) -> torch.Tensor:
+        """M² = max_i ‖x_i‖², kept while X is unchanged and needs no gradient (the energy's
+        constant: recomputing it read all of X on every energy evaluation)."""
+        if not _onednn.cacheable(X):
+            return torch.linalg.vector_norm(X, dim=-1).max() ** 2
+        return _onednn.cached(self, "max_sq_norm", (X,), lambda: torch.linalg.vector_norm(X, dim=-1).max() ** 2)
 
     def weights(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Softmax weights p = softmax(β Xᵀξ), shape ``[..., N]``: how much each pattern is retrieved."""
@@ -99,9 +107,7 @@ class HopfieldEnergy(Energy):
         by block (:mod:`hopfieldkit._onednn`; 1.5–2.3× faster than the plain matmul here)."""
         X, b = self._check(xi, beta)
         if _onednn.usable(X, xi):
-            packed = _onednn.cached(self, "patterns", (X,),
-                                    lambda: _onednn.PackedPatterns(X, max(1, xi.numel() // X.shape[1])))
-            return packed.step(b * xi)
+            return _onednn.packed_patterns(self, X, xi).step(b * xi)
         return self._weights(xi, b) @ X
 
     def grad(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
