@@ -17,13 +17,15 @@ Timed, per size, ``steps`` steps of one Hopfield update ξ ← Xᵀ softmax(β X
 - ``update``: ``descend(HopfieldEnergy(X), method="update")`` (closed-form step);
 - ``gd``: ``descend(HopfieldEnergy(X), method="gd", step_size=1)`` (its closed-form gradient);
 - ``autodiff``: ``descend(f, method="gd", step_size=1)`` on a plain callable energy
-  f(ξ) = −lse(β Xξ)/β + ½‖ξ‖² (gradient by torch.func; step 1 gives the same update);
+  f(ξ) = −lse(β Xξ)/β + ½‖ξ‖² written with ``torch.logsumexp`` (gradient by autodiff; step 1 gives
+  the same update); ``autodiff-op``: the same energy written with ``hk.lse_similarity``;
 - ``jax``: the update loop under ``jax.jit`` (``lax.fori_loop``); ``jax-grad``: ``jax.grad`` of f, jitted;
 - ``hamux``: a HAMUX two-layer HAM (identity visible layer, softmax(β) hidden layer, LinearSynapse
   W = Xᵀ), one jitted step of both layers with α = 1 — the same two B×N×d products per step;
 - ``mkl-mm``: the two matrix products of the step alone through torch's default matmul (MKL);
-  ``onednn-mm``: the same through oneDNN with packed weights. "% peak" is against the faster of the
-  two: the machine's matmul throughput on these shapes, measured in the same run.
+  ``onednn-mm``: the same through oneDNN with X packed whole; ``onednn-blk``: packed in the blocks
+  of 4096 patterns that the update uses. "% peak" is against the fastest of the three: the
+  machine's matmul throughput on these shapes, measured in the same run.
 
 Methods alternate inside each repeat and the median is reported as a ratio to ``eager`` measured in
 the same run (these machines are noisy). Nothing here is asserted in the tests.
@@ -54,25 +56,39 @@ def sgemm_loop(X, xi, S, steps):
     return xi
 
 
-def onednn_loop(X, xi, steps):
-    """The two products through oneDNN with packed weights (the best matmul torch has on this CPU)."""
+def onednn_loops(X, xi, steps):
+    """The two products through oneDNN with packed weights (the best matmul torch has on this CPU):
+    ``onednn-mm`` with X packed whole, ``onednn-blk`` in the blocks the update uses. {} without oneDNN."""
     from hopfieldkit import _onednn
     if not _onednn.available():
-        return None
-    ops = torch.ops.mkldnn
-    w, wt = ops._reorder_linear_weight(X, xi.shape[0]), ops._reorder_linear_weight(X.t().contiguous(), xi.shape[0])
+        return {}
+    whole = _onednn.PackedMatrix(X, xi.shape[0])
+    blocks = _onednn.PackedPatterns(X, xi.shape[0]).blocks
 
-    def run():
+    def mm():
         x = xi
         for _ in range(steps):
-            x = ops._linear_pointwise(ops._linear_pointwise(x, w, None, "none", [], ""), wt, None, "none", [], "")
+            x = whole.times(whole.times_t(x))
         return x
-    return run
+
+    def blk():
+        x = xi
+        for _ in range(steps):
+            x = sum(b.times(b.times_t(x)) for b in blocks)
+        return x
+    return {"onednn-mm": mm, "onednn-blk": blk}
 
 
 def lse_energy(X):
     def energy(xi, beta):
         return -torch.logsumexp(beta * xi @ X.T, -1) / beta + 0.5 * (xi * xi).sum(-1)
+    return energy
+
+
+def op_energy(X):
+    """The same energy written with hopfieldkit's fused op (what a user building an energy would do)."""
+    def energy(xi, beta):
+        return -hk.lse_similarity(xi, X, beta) + 0.5 * (xi * xi).sum(-1)
     return energy
 
 
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, float32, B = {a.batch}")
-    print(f"{'N x d':>12} {'steps':>5} {'method':>9} {'ms/step':>9} {'GFLOP/s':>9} {'% peak':>8} {'ratio':>7}")
+    print(f"{'N x d':>12} {'steps':>5} {'method':>11} {'ms/step':>9} {'GFLOP/s':>9} {'% peak':>8} {'ratio':>7}")
     reported_skip = False
     for size in a.sizes.split(","):
         N, d = (int(v) for v in size.lower().split("x"))
@@ -211,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         xi0 = torch.randn(a.batch, d, generator=g).to(dev)
         beta = d ** -0.5
         steps = min(50, a.steps or max(2, int(3e10 / (4 * a.batch * N * d))))
-        E, f = hk.HopfieldEnergy(X), lse_energy(X)
+        E, f, f_op = hk.HopfieldEnergy(X), lse_energy(X), op_energy(X)
         S = torch.empty(a.batch, N, device=dev)
         runs = {
             "eager": lambda: eager_loop(X, xi0, beta, steps),
@@ -219,11 +235,12 @@ def main(argv: list[str] | None = None) -> None:
             "gd": lambda: hk.descend(E, xi0, beta, method="gd", step_size=1.0, steps=steps, tol=0, record=False).xi,
             "autodiff": lambda: hk.descend(f, xi0, beta, method="gd", step_size=1.0, steps=steps, tol=0,
                                            record=False).xi,
+            "autodiff-op": lambda: hk.descend(f_op, xi0, beta, method="gd", step_size=1.0, steps=steps, tol=0,
+                                              record=False).xi,
             "mkl-mm": lambda: sgemm_loop(X, xi0, S, steps),
         }
-        dnn = onednn_loop(X, xi0, steps) if dev.type == "cpu" else None
-        if dnn is not None:
-            runs["onednn-mm"] = dnn
+        if dev.type == "cpu":
+            runs.update(onednn_loops(X, xi0, steps))
         if dev.type == "cpu":
             peers, skipped = jax_methods(X.numpy(), xi0.numpy(), beta, steps)
             runs.update(peers)
@@ -242,13 +259,13 @@ def main(argv: list[str] | None = None) -> None:
                 times[name].append(time.perf_counter() - t0)
         base = statistics.median(times["eager"])
         flops = 4.0 * a.batch * N * d * steps
-        peak = max(flops / statistics.median(times[k]) for k in ("mkl-mm", "onednn-mm") if k in times)
+        peak = max(flops / statistics.median(times[k]) for k in ("mkl-mm", "onednn-mm", "onednn-blk") if k in times)
         for name, ts in times.items():
             t = statistics.median(ts)
-            print(f"{size:>12} {steps:>5} {name:>9} {1e3 * t / steps:>9.3f} {flops / t / 1e9:>9.1f} "
+            print(f"{size:>12} {steps:>5} {name:>11} {1e3 * t / steps:>9.3f} {flops / t / 1e9:>9.1f} "
                   f"{100 * flops / t / peak:>7.0f}% {t / base:>7.3f}")
         ref = eager_loop(X, xi0, beta, steps)
-        err = max((runs[m]() - ref).abs().max().item() for m in ("update", "gd", "autodiff"))
+        err = max((runs[m]() - ref).abs().max().item() for m in ("update", "gd", "autodiff", "autodiff-op"))
         print(f"{'':>12} max |hopfieldkit - eager| = {err:.2e}")
     if a.et and dev.type == "cpu":
         et_main(a)

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch._C._functorch import is_functorch_wrapped_tensor
 
 from ._checks import check_beta, check_choice, check_positive, check_tensor, checks_enabled, unchecked
-from .energy import Beta, Energy, EnergyFn, autodiff_grad, event_dims_of, has_update
+from .energy import (Beta, Energy, EnergyFn, autodiff_grad, event_dims_of, graph_free_grad, has_update,
+                     needs_graph_probe)
 
 METHODS = ("auto", "update", "gd", "armijo", "ode")
 _DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -143,9 +145,20 @@ def _call_energy(energy: EnergyFn, xi: torch.Tensor, beta: Beta, batch_shape: to
     return e
 
 
-def _grad_fns(energy: EnergyFn):
-    """(∂E/∂ξ, descent direction); the second is the first unless the energy overrides it."""
-    g = energy.grad if isinstance(energy, Energy) else (lambda x, b: autodiff_grad(energy, x, b))
+def _grad_fns(energy: EnergyFn, xi: torch.Tensor, beta: Beta, event_dims: int):
+    """(∂E/∂ξ, descent direction); the second is None unless the energy overrides it.
+
+    For a plain callable, whether its gradients must stay differentiable is decided once here,
+    by one run on a single state (:func:`needs_graph_probe`), not on every step."""
+    if isinstance(energy, Energy):
+        g = energy.grad
+    else:
+        one = xi[(slice(0, 1),) * (xi.dim() - event_dims)]
+        b1 = beta[(slice(0, 1),) * beta.dim()] if isinstance(beta, torch.Tensor) and beta.dim() else beta
+        if is_functorch_wrapped_tensor(xi) or needs_graph_probe(energy, one, b1):
+            g = lambda x, b: autodiff_grad(energy, x, b)  # noqa: E731
+        else:
+            g = lambda x, b: graph_free_grad(energy, x, b)  # noqa: E731
     own = getattr(type(energy), "descent_direction", None)
     if own is not None and own is not Energy.descent_direction:
         return g, energy.descent_direction
@@ -215,6 +228,8 @@ def descend(
     batch_shape = xi.shape[: xi.dim() - event_dims]
     if record or method in ("armijo", "ode"):
         e0 = _call_energy(energy, xi, beta, batch_shape)
+    elif method == "update":  # the energy is never evaluated: the first update's output is checked
+        e0 = None
     else:  # validate the energy on one state only: record=False runs pay no extra evaluation
         one = xi[(slice(0, 1),) * len(batch_shape)]
         b1 = beta[(slice(0, 1),) * beta.dim()] if isinstance(beta, torch.Tensor) and beta.dim() else beta
@@ -319,9 +334,17 @@ def _run_fixed_map(step_fn, energy, xi, beta, e0, *, method, steps, tol, record,
 
 def _run_update(energy, xi, beta, e0, *, step_size, tau, options, **kw) -> Descent:
     ed = kw["event_dims"]
+    first = [True]
 
     def step(x, residual):
         new = energy.update(x, beta)
+        if first[0]:
+            first[0] = False
+            if not isinstance(new, torch.Tensor) or new.shape != x.shape or new.dtype != x.dtype:
+                got = (f"shape {tuple(new.shape)}, dtype {new.dtype}" if isinstance(new, torch.Tensor)
+                       else type(new).__name__)
+                raise ValueError(f"{type(energy).__name__}.update(xi, beta) must return a tensor like xi "
+                                 f"(shape {tuple(x.shape)}, dtype {x.dtype}); got {got}")
         return new, (_norm(new - x, ed).detach() if residual else None)
 
     return _run_fixed_map(step, energy, xi, beta, e0, method="update", **kw)
@@ -330,7 +353,7 @@ def _run_update(energy, xi, beta, e0, *, step_size, tau, options, **kw) -> Desce
 def _run_gd(energy, xi, beta, e0, *, step_size, tau, options, **kw) -> Descent:
     ed = kw["event_dims"]
     eta = 0.1 if step_size is None else step_size
-    g_fn, d_fn = _grad_fns(energy)
+    g_fn, d_fn = _grad_fns(energy, xi, beta, ed)
     d_fn = d_fn or g_fn
 
     def step(x, residual):
@@ -353,7 +376,7 @@ def _run_armijo(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_tra
     if not (0 < c < 1 and 0 < shrink < 1 and max_bt >= 1):
         raise ValueError("armijo options need 0 < c < 1, 0 < shrink < 1, max_backtracks >= 1")
     t_max = 1.0 if step_size is None else float(step_size)
-    g_fn, d_fn = _grad_fns(energy)
+    g_fn, d_fn = _grad_fns(energy, xi, beta, event_dims)
 
     log = _Log(xi, e0, record, keep_traj, event_dims, tol, steps, progress, check_every)
     x, e = xi, e0
@@ -428,7 +451,7 @@ def _run_ode(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_traj, 
     max_rejects = int(options.pop("max_rejects", 50))
     if options:
         raise ValueError(f"unknown options for method='ode': {sorted(options)}")
-    g_fn, d_fn = _grad_fns(energy)
+    g_fn, d_fn = _grad_fns(energy, xi, beta, event_dims)
     d_fn = d_fn or g_fn
 
     def rhs(x):

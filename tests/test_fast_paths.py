@@ -157,3 +157,64 @@ def test_without_working_onednn_kernels_the_plain_path_runs(gen, monkeypatch):
     with torch.no_grad():
         out = hk.HopfieldEnergy(X).update(xi, 0.3)
     assert torch.allclose(out, torch.softmax(0.3 * xi @ X.T, -1) @ X, atol=1e-5)
+
+
+def test_plain_callables_get_graph_free_gradients_only_when_nothing_needs_a_graph(gen):
+    """descend decides once, by one run on one state, whether a plain callable's gradients must
+    stay differentiable: a closure over a tensor that requires grad keeps the graph."""
+    X = torch.randn(40, 6, generator=gen, dtype=D64)
+    xi = torch.randn(5, 6, generator=gen, dtype=D64)
+    free = hk.descend(lse_energy(X), xi, 0.7, method="gd", step_size=1.0, steps=5, tol=0, record=False)
+    assert free.xi.grad_fn is None                      # grad mode on, but nothing requires grad
+    Xg = X.clone().requires_grad_(True)
+    kept = hk.descend(lse_energy(Xg), xi, 0.7, method="gd", step_size=1.0, steps=5, tol=0, record=False)
+    assert torch.allclose(kept.xi, free.xi, atol=1e-12)
+    (dX,) = torch.autograd.grad(kept.xi.sum(), Xg)
+    Xr = X.clone().requires_grad_(True)
+    ref = xi
+    for _ in range(5):
+        ref = torch.softmax(0.7 * ref @ Xr.T, -1) @ Xr   # gd with step 1 on this energy is the update
+    (want,) = torch.autograd.grad(ref.sum(), Xr)
+    assert torch.allclose(dX, want, atol=1e-10)
+
+
+def test_an_update_that_returns_the_wrong_shape_is_named(gen):
+    import pytest
+
+    class Bad(hk.HopfieldEnergy):
+        def update(self, xi, beta):
+            return xi[..., :-1]
+
+    with pytest.raises(ValueError, match="Bad.update"):
+        hk.descend(Bad(torch.randn(8, 3, generator=gen)), torch.randn(4, 3, generator=gen), 1.0,
+                   method="update", record=False)
+
+
+MEMORY_SCRIPT = """
+import resource, sys, torch, hopfieldkit as hk
+torch.manual_seed(0)
+X, xi = torch.randn(2048, 256), torch.randn(256, 256)
+E = hk.HopfieldEnergy(X)
+f = lambda x, b: -hk.lse_similarity(x, X, b) + 0.5 * (x * x).sum(-1)
+g = lambda x, b: -torch.logsumexp(b * x @ X.T, -1) / b + 0.5 * (x * x).sum(-1)
+runs = [(E, "update"), (E, "gd"), (E, "armijo"), (f, "gd"), (g, "gd")]
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # MiB (Linux: KiB)
+for energy, method in runs:
+    hk.descend(energy, xi, 0.05, method=method, steps=10, tol=0, record=False)
+before = peak()
+for energy, method in runs:
+    hk.descend(energy, xi, 0.05, method=method, steps=300, tol=0, record=False)
+print(peak() - before)
+"""
+
+
+def test_memory_does_not_grow_with_steps_without_record():
+    """record=False with nothing requiring grad: 300 steps peak where 10 steps did (a state or
+    graph kept per step would add ≥ 256 KiB a step, ≥ 75 MiB in all). Own process: a clean peak."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip().splitlines()[-1]) < 24.0, out.stdout
