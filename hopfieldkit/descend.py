@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch._C._functorch import is_functorch_wrapped_tensor
 
+from . import _malloc
 from ._checks import check_beta, check_choice, check_positive, check_tensor, checks_enabled, unchecked
 from .energy import (Beta, Energy, EnergyFn, autodiff_grad, event_dims_of, graph_free_grad, has_update,
                      needs_graph_probe)
@@ -219,6 +220,8 @@ def descend(
     if check_every is not None:
         check_positive("check_every", check_every, integer=True)
     options = dict(options or {})
+    if xi.device.type == "cpu":
+        _malloc.retain_freed_memory()   # freed buffers stay for reuse: no page faults per step
 
     if method == "auto":
         method = "update" if has_update(energy) else "armijo"
@@ -358,7 +361,7 @@ def _run_gd(energy, xi, beta, e0, *, step_size, tau, options, **kw) -> Descent:
 
     def step(x, residual):
         d = d_fn(x, beta)
-        return x - eta * d, (_norm(d, ed).detach() if residual else None)
+        return torch.add(x, d, alpha=-eta), (_norm(d, ed).detach() if residual else None)  # no η·d temporary
 
     return _run_fixed_map(step, energy, xi, beta, e0, method="gd", **kw)
 
