@@ -35,9 +35,11 @@ def _smoke_test() -> bool:
         g = torch.Generator().manual_seed(0)
         W, x = torch.randn(64, 32, generator=g), torch.randn(8, 32, generator=g)
         out = _ops._linear_pointwise(x, _ops._reorder_linear_weight(W, 8), None, "none", [], "")
-        s = 3 * torch.randn(8, 64, generator=g)
-        ref = torch.softmax(s, -1)
-        return bool(torch.allclose(out, x @ W.T, atol=1e-4)) and bool(torch.allclose(softmax_inplace(s), ref))
+        s = 3 * torch.randn(4, 8, 64, generator=g)
+        ref0, ref1 = torch.softmax(s, -1), torch.softmax(s, -2)
+        s1 = s.clone()
+        return (bool(torch.allclose(out, x @ W.T, atol=1e-4)) and bool(torch.allclose(softmax_inplace(s), ref0))
+                and bool(torch.allclose(softmax_inplace(s1, -2), ref1)))
     except (RuntimeError, AttributeError, NotImplementedError):
         return False
 
@@ -116,10 +118,10 @@ class PackedMatrix:
 _softmax_ = torch.ops.aten._softmax.out   # softmax written over its input: no fresh [B, chunk] buffer
 
 
-def softmax_inplace(s: torch.Tensor) -> torch.Tensor:
-    """s ← softmax(s) along the last axis, in place (torch's softmax kernel: its exp stays fast on
+def softmax_inplace(s: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """s ← softmax(s) along ``dim``, in place (torch's softmax kernel: its exp stays fast on
     underflowing inputs, unlike ``torch.exp`` through MKL here). Returns s."""
-    return _softmax_(s, -1, False, out=s)
+    return _softmax_(s, dim, False, out=s)
 
 
 class PackedPatterns:

@@ -215,20 +215,26 @@ class EnergyTransformerEnergy(Energy):
         g = self.activation(x)
         H, Y, N = self.heads, self.head_dim, g.shape[-2]
         kq = self._times_t("kq", g).reshape(*g.shape[:-1], 2, H, Y)      # one product for K and Q
-        K, Q = kq.select(-3, 0).transpose(-2, -3), kq.select(-3, 1).transpose(-2, -3)   # [..., H, N, Y]
+        kq = kq.movedim(-3, 0).transpose(-2, -3).contiguous()           # [2, ..., H, N, Y]: one copy
+        K, Q = kq[0], kq[1]
         b = self._beta(beta, g).reshape(H, 1, 1)
-        A = (b * K) @ Q.transpose(-1, -2)
-        if mask is None and self.exclude_self and not A.requires_grad:
+        inplace = not kq.requires_grad
+        if inplace:
+            Q = Q.mul_(b)                                           # βQ in place; undone on ω(βQ) below
+        A = K @ Q.transpose(-1, -2) if inplace else (b * K) @ Q.transpose(-1, -2)
+        if mask is None and self.exclude_self and inplace:
             A.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))       # in place: the self-pairs
         else:
             allowed = self._pair_mask(N, mask, g.device)
             if allowed is not None:
                 A = A.masked_fill(~allowed, float("-inf"))
-        omega = torch.softmax(A, dim=-2)
+        omega = torch.softmax(A, dim=-2) if A.requires_grad else _onednn.softmax_inplace(A, dim=-2)
         if mask is not None or (self.exclude_self and N == 1):
             omega = torch.nan_to_num(omega, nan=0.0)               # queries with no admissible key
         as_query = omega.transpose(-1, -2) @ K                     # [..., H, C, Y]: Σ_B ω_{hBC} K_{hB}
         as_key = omega @ Q                                         # [..., H, B, Y]: Σ_C ω_{hBC} Q_{hC}
+        if inplace:
+            as_key = as_key.div_(b)
         both = torch.stack([as_key.transpose(-2, -3), as_query.transpose(-2, -3)], -3)  # [..., N, 2, H, Y]
         neg = self._times("kq", both.reshape(*g.shape[:-1], 2 * H * Y))  # W^Kᵀ as_key + W^Qᵀ as_query
         z = self._times_t("mem", g)
