@@ -28,7 +28,11 @@ Timed, per size, ``steps`` steps of one Hopfield update ξ ← Xᵀ softmax(β X
   machine's matmul throughput on these shapes, measured in the same run.
 
 Methods alternate inside each repeat and the median is reported as a ratio to ``eager`` measured in
-the same run (these machines are noisy). Nothing here is asserted in the tests.
+the same run (these machines are noisy). Each timed call waits ``--settle`` seconds first: torch's
+OpenMP threads and XLA's thread pool keep spinning for a while after their work, and on 2 cores a
+spinning pool of one library slowed the next call of the other by up to 30 % (measured on the ET
+block: JAX time / ours 0.73–0.82 back to back, 1.04–1.09 with a pause; 1.15 in separate processes).
+Nothing here is asserted in the tests.
 """
 from __future__ import annotations
 
@@ -191,6 +195,7 @@ def et_main(a) -> None:
     times = {k: [] for k in runs}
     for _ in range(a.repeats):
         for name, fn in runs.items():
+            time.sleep(a.settle)
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -213,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default: by size)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--settle", type=float, default=0.2,
+                    help="seconds of pause before each timed call, so the previous method's spinning "
+                         "threads (OpenMP, XLA's pool) have gone idle and do not steal the cores")
     ap.add_argument("--et", default="32,64,128,4,32,512", help="ET block size B,N,D,H,Y,K ('' to skip)")
     a = ap.parse_args(argv)
     dev = torch.device(a.device)
@@ -253,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(a.repeats):
             for name, fn in runs.items():
                 sync()
+                time.sleep(a.settle)
                 t0 = time.perf_counter()
                 fn()
                 sync()
