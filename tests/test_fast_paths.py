@@ -150,7 +150,10 @@ def test_et_descent_direction_fast_path_equals_autodiff(gen, monkeypatch):
 def test_without_working_onednn_kernels_the_plain_path_runs(gen, monkeypatch):
     from hopfieldkit import _onednn
 
-    assert _onednn._smoke_test() == _onednn.available()
+    import os
+
+    if os.environ.get("HOPFIELDKIT_ONEDNN", "1") != "0":
+        assert _onednn._smoke_test() == _onednn.available()
     monkeypatch.setattr(_onednn, "_works", False)            # as on a build or CPU where the kernels fail
     X, xi = torch.randn(4096, 64, generator=gen), torch.randn(5, 64, generator=gen)
     assert not _onednn.usable(X, xi)
