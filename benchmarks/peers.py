@@ -32,6 +32,8 @@ the same run (these machines are noisy). Each timed call waits ``--settle`` seco
 OpenMP threads and XLA's thread pool keep spinning for a while after their work, and on 2 cores a
 spinning pool of one library slowed the next call of the other by up to 30 % (measured on the ET
 block: JAX time / ours 0.73–0.82 back to back, 1.04–1.09 with a pause; 1.15 in separate processes).
+A pause has its own cost: the first milliseconds after it run up to 3× slower (threads waking on
+a virtual machine), so each method then runs once untimed before its timed call.
 Nothing here is asserted in the tests.
 """
 from __future__ import annotations
@@ -196,6 +198,7 @@ def et_main(a) -> None:
     for _ in range(a.repeats):
         for name, fn in runs.items():
             time.sleep(a.settle)
+            fn()                                         # warm again after the pause (see --settle)
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default: by size)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--settle", type=float, default=0.2,
+    ap.add_argument("--settle", type=float, default=0.1,
                     help="seconds of pause before each timed call, so the previous method's spinning "
                          "threads (OpenMP, XLA's pool) have gone idle and do not steal the cores")
     ap.add_argument("--et", default="32,64,128,4,32,512", help="ET block size B,N,D,H,Y,K ('' to skip)")
@@ -262,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
             for name, fn in runs.items():
                 sync()
                 time.sleep(a.settle)
+                fn()                                     # warm again after the pause (see --settle)
+                sync()
                 t0 = time.perf_counter()
                 fn()
                 sync()
