@@ -175,7 +175,7 @@ class PackedPatterns:
         from a pool that :meth:`release` refills, so repeated forward/backward passes reuse memory
         instead of faulting in fresh pages (measured: 57k page faults, 85–240 ms of system time
         per step at 65536 × 512, more than the products themselves)."""
-        total, kept = None, Kept(self._take(q.shape[:-1]) if keep else None)
+        total, kept = None, Kept(self._take(q) if keep else None)
         for i, blk in enumerate(self.blocks):
             p, ell = self._block_softmax(blk, q, kept.buffers[i] if keep else None)
             total = ell if total is None else torch.logaddexp(total, ell)
@@ -184,12 +184,14 @@ class PackedPatterns:
             del p
         return (total, kept) if keep else total
 
-    def _take(self, batch_shape: torch.Size) -> list[torch.Tensor]:
+    def _take(self, q: torch.Tensor) -> list[torch.Tensor]:
+        """One buffer per block for the softmax weights of states like q: from the pool, or new."""
+        batch_shape = q.shape[:-1]
         rows = batch_shape.numel()
         for i, bufs in enumerate(self._pool):
-            if bufs[0].shape[0] == rows:
+            if bufs[0].shape[0] == rows and bufs[0].dtype == q.dtype:
                 return [b.view(*batch_shape, b.shape[1]) for b in self._pool.pop(i)]
-        return [torch.empty(*batch_shape, blk.K) for blk in self.blocks]
+        return [torch.empty(*batch_shape, blk.K, dtype=q.dtype) for blk in self.blocks]
 
     def release(self, kept: "Kept") -> None:
         """Return the buffers of ``kept`` to the pool (one set is kept: the memory of one p)."""
@@ -200,6 +202,9 @@ class PackedPatterns:
     def weighted_sum(self, kept, lse: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
         """Σ_c g·exp(ℓ_c − lse) p_c X_c = g · softmax(q Xᵀ) X from the blocks kept by :meth:`lse`
         (g: per-state factors [..., 1], or None for 1)."""
+        if len(self.blocks) == 1:                    # one block: its ℓ is the lse, the weight 1
+            y = self.blocks[0].times(kept.blocks[0][0])
+            return y if g is None else y.mul_(g)
         acc = None
         for blk, (p, ell) in zip(self.blocks, kept.blocks):
             w = torch.exp(ell - lse)
