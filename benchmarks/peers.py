@@ -24,7 +24,7 @@ Timed, per size, ``steps`` steps of one Hopfield update ξ ← Xᵀ softmax(β X
   W = Xᵀ), one jitted step of both layers with α = 1 — the same two B×N×d products per step;
 - ``mkl-mm``: the two matrix products of the step alone through torch's default matmul (MKL);
   ``onednn-mm``: the same through oneDNN with X packed whole; ``onednn-blk``: packed in the blocks
-  of 4096 patterns that the update uses. "% peak" is against the fastest of the three: the
+  that the update uses (8192 patterns at B = 256). "% peak" is against the fastest of the three: the
   machine's matmul throughput on these shapes, measured in the same run.
 
 Methods alternate inside each repeat and the median is reported as a ratio to ``eager`` measured in
