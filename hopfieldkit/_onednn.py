@@ -136,7 +136,7 @@ def softmax_inplace(s: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """s ← softmax(s) along ``dim``, in place (torch's softmax kernel: its exp stays fast on
     underflowing inputs, unlike ``torch.exp`` through MKL here). Returns s. Where the one-time check
     of :func:`available` did not pass (or the fast paths are off), a copy of the plain softmax."""
-    if not available():
+    if torch.compiler.is_compiling() or not available():   # (compiled code fuses it anyway)
         return s.copy_(torch.softmax(s, dim))
     return _softmax_(s, dim, False, out=s)
 

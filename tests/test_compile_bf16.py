@@ -39,3 +39,21 @@ def test_compiling_leaves_the_argument_checks_on():
     E = hk.HopfieldEnergy(torch.randn(4, 3))
     with pytest.raises(ValueError, match="NaN"):
         E(torch.full((2, 3), float("nan")), 1.0)
+
+
+def test_energy_fast_paths_compile_to_one_graph_under_no_grad():
+    """Under no_grad the ET direction and the Hopfield update take their in-place / oneDNN paths
+    eagerly; traced, they must fall back to plain ops without a graph break, and agree."""
+    import hopfieldkit as hk
+
+    torch.manual_seed(0)
+    E = hk.EnergyTransformerEnergy(16, 2, 8, 24, w_std=0.3, mem_std=0.3)
+    H = hk.HopfieldEnergy(torch.randn(40, 16))
+    x = torch.randn(3, 5, 16)
+    with torch.no_grad():
+        d = torch.compile(E.grad_g_closed, backend="aot_eager", fullgraph=True)(x)
+        assert torch.allclose(d, E.grad_g_closed(x), atol=1e-5)
+        u = torch.compile(H.update, backend="aot_eager", fullgraph=True)(x, 0.5)
+        assert torch.allclose(u, H.update(x, 0.5), atol=1e-5)
+        e = torch.compile(H.forward, backend="aot_eager", fullgraph=True)(x, 0.5)
+        assert torch.allclose(e, H(x, 0.5), atol=1e-5)
