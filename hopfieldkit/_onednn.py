@@ -243,7 +243,7 @@ def _merge(acc, lse, y, ell):
     return acc, new
 
 
-_shared: dict = {}   # name → (key, packed, weak references to the sources): cached(None, ...)
+_shared: dict = {}   # (name, id) → (key, packed, weak references to the sources): cached(None, ...)
 
 
 def packed_patterns(owner: object | None, X: torch.Tensor, xi: torch.Tensor) -> PackedPatterns:
@@ -259,16 +259,18 @@ def cached(owner: object | None, name: str, sources: tuple, build, fits=None):
     tensors is replaced or written in place (or ``fits(value)`` is False). The sources are kept alive with it, so their ids
     cannot be reused by fresh tensors (a fresh f_LT(γ) every call is never served a stale copy).
 
-    ``owner=None`` (plain function calls): one module-wide entry per name that holds the sources
-    only weakly; it is dropped when a source is freed, so no user tensor is kept alive by it."""
+    ``owner=None`` (plain function calls): module-wide entries, one per name and first source, that
+    hold the sources only weakly; an entry is dropped when its source is freed, so no user tensor
+    is kept alive by it."""
     key = tuple((id(t), t._version) for t in sources)
     if owner is None:
-        hit = _shared.get(name)
+        slot = (name, key[0][0])          # one entry per name and live source: energies that sum
+        hit = _shared.get(slot)           # two lse_similarity terms do not evict each other
         if hit is None or hit[0] != key or any(r() is None for r in hit[2]) or (fits and not fits(hit[1])):
-            def drop(_ref, key=key):
-                if _shared.get(name, (None,))[0] == key:
-                    _shared.pop(name, None)
-            hit = _shared[name] = (key, build(), tuple(weakref.ref(t, drop) for t in sources))
+            def drop(_ref, slot=slot, key=key):
+                if _shared.get(slot, (None,))[0] == key:
+                    _shared.pop(slot, None)
+            hit = _shared[slot] = (key, build(), tuple(weakref.ref(t, drop) for t in sources))
         return hit[1]
     store = owner.__dict__.setdefault("_packed_cache", {})   # name → (key, packed, sources)
     hit = store.get(name)

@@ -131,3 +131,35 @@ def test_all_finite_finds_nan_and_inf_anywhere():
             assert not all_finite(y), (v, idx)
     assert not all_finite(torch.tensor([1.0, float("nan")], dtype=torch.float16))
     assert all_finite(torch.arange(5))
+
+
+def test_plain_calls_pack_each_pattern_matrix_once_and_keep_none_alive(gen, monkeypatch):
+    """Two lse_similarity terms in one energy do not evict each other's packed copy, an in-place
+    change repacks, and the module-wide cache lets go when the patterns are freed."""
+    import gc
+
+    if not _onednn.available():
+        pytest.skip("torch without oneDNN")
+    monkeypatch.setattr(_onednn, "MIN_PATTERN_ELEMENTS", 0)
+    built, original = [], _onednn.PackedPatterns
+
+    class Counted(original):
+        def __init__(self, *a, **k):
+            built.append(1)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(_onednn, "PackedPatterns", Counted)
+    X1, X2 = torch.randn(30, 6, generator=gen), torch.randn(20, 6, generator=gen)
+    xi = torch.randn(16, 6, generator=gen)
+    with torch.no_grad():
+        for _ in range(3):
+            e = hk.lse_similarity(xi, X1, 1.0) + hk.lse_similarity(xi, X2, 1.0)
+        assert len(built) == 2
+        assert torch.allclose(e, plain(xi, X1, 1.0) + plain(xi, X2, 1.0), atol=1e-5)
+        X1.mul_(2.0)                                           # in place: packed anew, never stale
+        assert torch.allclose(hk.lse_similarity(xi, X1, 1.0), plain(xi, X1, 1.0), atol=1e-5)
+        assert len(built) == 3
+    n = len(_onednn._shared)
+    del X1, X2
+    gc.collect()
+    assert len(_onednn._shared) == n - 2
