@@ -22,6 +22,12 @@ residual, ‖update(ξ) − ξ‖ or ‖d(ξ)‖, at most ``tol·max(1, ‖ξ‖
 early when all have converged. With ``record=False`` no energy is computed inside the loop for
 ``update``/``gd`` and the all-converged test (a host sync) runs only every ``check_every`` steps;
 ``tol=0`` removes it entirely. Gradients flow through the unrolled steps (use it inside models).
+
+Speed: for a plain callable, whether its gradient must stay differentiable (ξ, β or a tensor it
+closes over requires grad) is decided once per call from one evaluation on one state; if not, each
+step takes one ``torch.autograd.grad`` call. On CPU states, freed buffers are kept in the process
+for reuse (:mod:`hopfieldkit._malloc`; ``HOPFIELDKIT_MALLOPT=0`` opts out). Energies built on
+:func:`~hopfieldkit.lse_similarity` get its fused forward and one-product backward.
 """
 from __future__ import annotations
 
