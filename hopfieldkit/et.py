@@ -259,6 +259,8 @@ class EnergyTransformerEnergy(Energy):
         srcs = (self.Wk, self.Wq) if name == "kq" else (self.memories,)
         if not _onednn.usable(srcs[0], x, sum(t.numel() for t in srcs)):
             return None
+        if torch.is_grad_enabled() and any(t.requires_grad for t in srcs):   # (e.g. only W^Q trained)
+            return None
         return _onednn.cached(self, name, srcs,
                               lambda: _onednn.PackedMatrix(self._matrix(name), max(1, x.numel() // x.shape[-1])))
 

@@ -258,3 +258,19 @@ def test_retained_memory_removes_the_page_faults_of_fresh_buffers():
     env = dict(os.environ, HOPFIELDKIT_MALLOPT="0")
     off = subprocess.run([sys.executable, "-c", FAULT_SCRIPT], capture_output=True, text=True, timeout=120, env=env)
     assert off.stdout.split()[0] == "False", off.stdout   # (then 4064 faults a round in most runs here)
+
+
+def test_et_direction_keeps_the_graph_when_only_one_weight_is_trained(gen, monkeypatch):
+    """W^K frozen, W^Q trained: the [W^K; W^Q] product must stay differentiable (not packed)."""
+    from hopfieldkit import _onednn
+
+    monkeypatch.setattr(_onednn, "MIN_PATTERN_ELEMENTS", 0)
+    torch.manual_seed(0)
+    E = hk.EnergyTransformerEnergy(16, 2, 8, 24, w_std=0.3, mem_std=0.3)
+    for p in E.parameters():
+        p.requires_grad_(False)
+    E.Wq.requires_grad_(True)                                # the only tensor that needs a gradient
+    x = torch.randn(3, 5, 16, generator=gen)
+    (got,) = torch.autograd.grad(E.descent_direction(x).square().sum(), E.Wq)
+    (want,) = torch.autograd.grad(E.grad_g(x).square().sum(), E.Wq)
+    assert torch.allclose(got, want, atol=1e-4)
