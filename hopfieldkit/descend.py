@@ -152,6 +152,13 @@ def _call_energy(energy: EnergyFn, xi: torch.Tensor, beta: Beta, batch_shape: to
     return e
 
 
+def _first_state(xi: torch.Tensor, beta: Beta, event_dims: int) -> tuple[torch.Tensor, Beta]:
+    """The first state of the batch (batch axes kept, of size 1) and its β."""
+    one = xi[(slice(0, 1),) * (xi.dim() - event_dims)]
+    b1 = beta[(slice(0, 1),) * beta.dim()] if isinstance(beta, torch.Tensor) and beta.dim() else beta
+    return one, b1
+
+
 def _grad_fns(energy: EnergyFn, xi: torch.Tensor, beta: Beta, event_dims: int):
     """(∂E/∂ξ, descent direction); the second is None unless the energy overrides it.
 
@@ -160,8 +167,7 @@ def _grad_fns(energy: EnergyFn, xi: torch.Tensor, beta: Beta, event_dims: int):
     if isinstance(energy, Energy):
         g = energy.grad
     else:
-        one = xi[(slice(0, 1),) * (xi.dim() - event_dims)]
-        b1 = beta[(slice(0, 1),) * beta.dim()] if isinstance(beta, torch.Tensor) and beta.dim() else beta
+        one, b1 = _first_state(xi, beta, event_dims)
         if is_functorch_wrapped_tensor(xi) or needs_graph_probe(energy, one, b1):
             g = lambda x, b: autodiff_grad(energy, x, b)  # noqa: E731
         else:
@@ -240,8 +246,7 @@ def descend(
     elif method == "update":  # the energy is never evaluated: the first update's output is checked
         e0 = None
     else:  # validate the energy on one state only: record=False runs pay no extra evaluation
-        one = xi[(slice(0, 1),) * len(batch_shape)]
-        b1 = beta[(slice(0, 1),) * beta.dim()] if isinstance(beta, torch.Tensor) and beta.dim() else beta
+        one, b1 = _first_state(xi, beta, event_dims)
         _call_energy(energy, one, b1, one.shape[: one.dim() - event_dims])
         e0 = None
     if tol is None:
