@@ -19,11 +19,9 @@ Ops
                                         build energies on it to make autodiff descent fast
 
 Descent
-    descend(energy, xi, beta, method="auto"|"update"|"gd"|"armijo"|"ode") -> Ops
-    lse_similarity(xi, patterns, beta)  β⁻¹ log Σ_i exp(β x_iᵀξ), one fused op with a cheap backward:
-                                        build energies on it to make autodiff descent fast
-
-Descent
+    descend(energy, xi, beta, method="auto"|"update"|"gd"|"armijo"|"ode") -> Descent
+    (on CPU states it keeps freed buffers in the process for reuse, glibc only: no page faults per
+    step; ``HOPFIELDKIT_MALLOPT=0`` opts out. ``HOPFIELDKIT_ONEDNN=0`` turns off the oneDNN paths.)
 
 Attractors
     fixed_points(energy, beta, inits) -> FixedPoints   (energy, gradient norm, Hessian /
