@@ -42,6 +42,8 @@ def _needs_graph(energy: object, xi: torch.Tensor, beta: Beta) -> bool:
         return False
     if xi.requires_grad or (isinstance(beta, torch.Tensor) and beta.requires_grad):
         return True
+    if isinstance(energy, SumEnergy):      # its plain-callable parts may close over tensors unseen
+        return any(_needs_graph(p, xi, beta) for p in energy._fns)
     if not isinstance(energy, nn.Module):
         return True
     held = [*energy.parameters(), *energy.buffers()]
@@ -163,3 +165,25 @@ class SumEnergy(Energy):
 
     def forward(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         return sum(p(xi, beta) for p in self._fns)
+
+    def grad(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """Σ_k ∂E_k/∂ξ: parts with a closed-form gradient (e.g. the Hopfield energy's ξ − X softmax)
+        use it; the others are differentiated together in one autodiff pass."""
+        closed = [p for p in self._fns if _has_closed_grad(p)]
+        if not closed:
+            return autodiff_grad(self, xi, beta)
+        rest = [p for p in self._fns if not _has_closed_grad(p)]
+        g = sum(p.grad(xi, beta) for p in closed)
+        if rest:
+            def rest_energy(x, b):
+                return sum(p(x, b) for p in rest)
+            if is_functorch_wrapped_tensor(xi) or any(_needs_graph(p, xi, beta) for p in rest):
+                g = g + func_grad(lambda x: rest_energy(x, beta).sum())(xi)
+            else:
+                g = g + graph_free_grad(rest_energy, xi, beta)
+        return g
+
+
+def _has_closed_grad(part: object) -> bool:
+    """An :class:`Energy` whose class overrides ``grad`` (a closed form instead of autodiff)."""
+    return isinstance(part, Energy) and type(part).grad is not Energy.grad

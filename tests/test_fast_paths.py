@@ -274,3 +274,31 @@ def test_et_direction_keeps_the_graph_when_only_one_weight_is_trained(gen, monke
     (got,) = torch.autograd.grad(E.descent_direction(x).square().sum(), E.Wq)
     (want,) = torch.autograd.grad(E.grad_g(x).square().sum(), E.Wq)
     assert torch.allclose(got, want, atol=1e-4)
+
+
+def test_sum_energy_gradient_uses_closed_forms_and_keeps_graphs_of_closures(gen):
+    """E = Hopfield + a plain callable: ∂E/∂ξ = the Hopfield closed form + autodiff of the rest,
+    equal to autodiff of the sum; a closure over a trained tensor keeps its gradient."""
+    X = torch.randn(30, 5, generator=gen, dtype=D64)
+    xi = torch.randn(4, 5, generator=gen, dtype=D64)
+    w = torch.tensor(0.3, dtype=D64, requires_grad=True)
+    calls = []
+
+    class Counted(hk.HopfieldEnergy):
+        def grad(self, xi, beta):
+            calls.append(1)
+            return super().grad(xi, beta)
+
+    S = Counted(X) + (lambda x, b: w * (x ** 4).sum(-1))
+    g = S.grad(xi, 0.7)
+    assert calls == [1]                                     # the closed form was used
+    assert torch.allclose(g, func_grad(lambda x: S(x, 0.7).sum())(xi), atol=1e-12)
+    (dw,) = torch.autograd.grad(g.sum(), w)                 # the closure's graph was kept
+    assert torch.allclose(dw, (4 * xi ** 3).sum(), atol=1e-10)
+    with torch.no_grad():                                   # and dropped when nothing needs it
+        assert hk.autodiff_grad(S, xi, 0.7).grad_fn is None
+    only = hk.SumEnergy(lambda x, b: w * (x ** 4).sum(-1))  # no closed form: one autodiff pass
+    g = only.grad(xi, 0.7)
+    assert torch.allclose(g, 4 * w.detach() * xi ** 3, atol=1e-12)
+    (dw,) = torch.autograd.grad(g.sum(), w)                 # the closure is seen through the sum
+    assert torch.allclose(dw, (4 * xi ** 3).sum(), atol=1e-10)
