@@ -11,19 +11,11 @@ Nothing here is asserted in the tests.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 import hopfieldkit as hk
-
-
-def hand_loop(X: torch.Tensor, xi: torch.Tensor, beta: float, steps: int) -> torch.Tensor:
-    XT = X.T
-    for _ in range(steps):
-        xi = torch.softmax(beta * (xi @ XT), dim=-1) @ X
-    return xi
+from _timing import alternate, hand_loop   # benchmarks/_timing.py (this folder is on sys.path)
 
 
 def main() -> None:
@@ -55,19 +47,9 @@ def main() -> None:
             "update": lambda: hk.descend(E, xi0, beta, method="update", steps=steps, tol=0, record=False).xi,
             "armijo": lambda: hk.descend(E, xi0, beta, method="armijo", steps=steps, tol=0, record=False).xi,
         }
-        for fn in runs.values():  # warm up
-            fn()
-        times: dict[str, list[float]] = {k: [] for k in runs}
-        for _ in range(args.repeats):
-            for name, fn in runs.items():  # alternate the methods inside each repeat
-                sync()
-                t0 = time.perf_counter()
-                fn()
-                sync()
-                times[name].append(time.perf_counter() - t0)
-        base = statistics.median(times["hand"])
-        for name, ts in times.items():
-            t = statistics.median(ts)
+        times = alternate(runs, args.repeats, sync=sync)
+        base = times["hand"]
+        for name, t in times.items():
             print(f"{size:>12} {steps:>5} {name:>8} {args.batch * steps / t:>12.4g} {1e3 * t / steps:>9.3f} "
                   f"{t / base:>7.3f}")
         ref = hand_loop(X, xi0, beta, steps)

@@ -39,19 +39,11 @@ Nothing here is asserted in the tests.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 import hopfieldkit as hk
-
-
-def eager_loop(X, xi, beta, steps):
-    XT = X.T
-    for _ in range(steps):
-        xi = torch.softmax(beta * (xi @ XT), dim=-1) @ X
-    return xi
+from _timing import alternate, hand_loop   # benchmarks/_timing.py (this folder is on sys.path)
 
 
 def sgemm_loop(X, xi, S, steps):
@@ -192,20 +184,10 @@ def et_main(a) -> None:
         runs["jax"] = lambda: blk(xj).block_until_ready()
     except ImportError:
         print("ET: jax not importable, skipped")
-    for fn in runs.values():
-        fn()
-    times = {k: [] for k in runs}
-    for _ in range(a.repeats):
-        for name, fn in runs.items():
-            time.sleep(a.settle)
-            fn()                                         # warm again after the pause (see --settle)
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    base = statistics.median(times["et_block"])
+    times = alternate(runs, a.repeats, settle=a.settle)
+    base = times["et_block"]
     print(f"ET block, B × N × D = {B} × {N} × {D}, H = {H}, Y = {Y}, K = {K}, {steps} steps of α = {alpha}:")
-    for name, ts in times.items():
-        t = statistics.median(ts)
+    for name, t in times.items():
         print(f"{name:>10} {1e3 * t / steps:>9.3f} ms/step {t / base:>7.3f}")
     if "jax" in runs:
         import numpy as np
@@ -241,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         E, f, f_op = hk.HopfieldEnergy(X), lse_energy(X), op_energy(X)
         S = torch.empty(a.batch, N, device=dev)
         runs = {
-            "eager": lambda: eager_loop(X, xi0, beta, steps),
+            "eager": lambda: hand_loop(X, xi0, beta, steps),
             "update": lambda: hk.descend(E, xi0, beta, method="update", steps=steps, tol=0, record=False).xi,
             "gd": lambda: hk.descend(E, xi0, beta, method="gd", step_size=1.0, steps=steps, tol=0, record=False).xi,
             "autodiff": lambda: hk.descend(f, xi0, beta, method="gd", step_size=1.0, steps=steps, tol=0,
@@ -258,27 +240,14 @@ def main(argv: list[str] | None = None) -> None:
             if skipped and not reported_skip:
                 print(f"peers skipped (not importable): {', '.join(skipped)}")
                 reported_skip = True
-        for fn in runs.values():
-            fn()                                     # warm up (and compile the jitted peers)
-        times: dict[str, list[float]] = {k: [] for k in runs}
-        for _ in range(a.repeats):
-            for name, fn in runs.items():
-                sync()
-                time.sleep(a.settle)
-                fn()                                     # warm again after the pause (see --settle)
-                sync()
-                t0 = time.perf_counter()
-                fn()
-                sync()
-                times[name].append(time.perf_counter() - t0)
-        base = statistics.median(times["eager"])
+        times = alternate(runs, a.repeats, sync=sync, settle=a.settle)
+        base = times["eager"]
         flops = 4.0 * a.batch * N * d * steps
-        peak = max(flops / statistics.median(times[k]) for k in ("mkl-mm", "onednn-mm", "onednn-blk") if k in times)
-        for name, ts in times.items():
-            t = statistics.median(ts)
+        peak = max(flops / times[k] for k in ("mkl-mm", "onednn-mm", "onednn-blk") if k in times)
+        for name, t in times.items():
             print(f"{size:>12} {steps:>5} {name:>11} {1e3 * t / steps:>9.3f} {flops / t / 1e9:>9.1f} "
                   f"{100 * flops / t / peak:>7.0f}% {t / base:>7.3f}")
-        ref = eager_loop(X, xi0, beta, steps)
+        ref = hand_loop(X, xi0, beta, steps)
         err = max((runs[m]() - ref).abs().max().item() for m in ("update", "gd", "autodiff", "autodiff-op"))
         print(f"{'':>12} max |hopfieldkit - eager| = {err:.2e}")
     if a.et and dev.type == "cpu":

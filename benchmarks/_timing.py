@@ -1,0 +1,42 @@
+"""What the benchmark scripts share: the hand-written Hopfield step and the alternating timer."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+
+def hand_loop(X: torch.Tensor, xi: torch.Tensor, beta: float, steps: int) -> torch.Tensor:
+    """``steps`` updates ξ ← softmax(β ξ Xᵀ) X in plain eager torch: the baseline."""
+    XT = X.T
+    for _ in range(steps):
+        xi = torch.softmax(beta * (xi @ XT), dim=-1) @ X
+    return xi
+
+
+def alternate(runs: dict[str, Callable[[], object]], repeats: int, *, sync: Callable[[], None] = lambda: None,
+              settle: float = 0.0) -> dict[str, float]:
+    """Median seconds per call of each of ``runs``, the methods alternating inside each repeat
+    (these machines are noisy: a ratio within one repeat is fairer than separate blocks).
+
+    Each run is called once first (warm-up, compilation of jitted peers). With ``settle`` > 0 each
+    timed call is preceded by a pause of that many seconds, so that the previous method's spinning
+    threads have gone idle, and by one untimed call, since the first milliseconds after a pause run
+    slower."""
+    for fn in runs.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            sync()
+            if settle > 0:
+                time.sleep(settle)
+                fn()
+                sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
