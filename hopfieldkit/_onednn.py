@@ -141,6 +141,15 @@ def softmax_inplace(s: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return _softmax_(s, dim, False, out=s)
 
 
+def softmax_lse(s: torch.Tensor, out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(softmax(s), log Σ_j exp(s_j) [..., 1]) along the last axis from the softmax kernel alone:
+    ℓ = max_j s_j − log max_j p_j (exact: p at the arg-max is exp(max − ℓ), never underflowing).
+    The softmax is written over s (a fresh score buffer), or into ``out``."""
+    m = s.amax(-1, keepdim=True)
+    p = softmax_inplace(s) if out is None else _softmax_(s, -1, False, out=out)
+    return p, m - torch.log(p.amax(-1, keepdim=True))
+
+
 class PackedPatterns:
     """X [N, d] packed for oneDNN in blocks of :func:`chunk_for` patterns (one :class:`PackedMatrix` each).
 
@@ -163,10 +172,7 @@ class PackedPatterns:
 
     def _block_softmax(self, blk: PackedMatrix, q: torch.Tensor, out: torch.Tensor | None = None):
         """(p_c, ℓ_c [..., 1]) for one block; p_c is written over the scores, or into ``out``."""
-        s = blk.times_t(q)
-        m = s.amax(-1, keepdim=True)
-        p = softmax_inplace(s) if out is None else _softmax_(s, -1, False, out=out)
-        return p, m - torch.log(p.amax(-1, keepdim=True))
+        return softmax_lse(blk.times_t(q), out)
 
     def step(self, q: torch.Tensor) -> torch.Tensor:
         """softmax(q Xᵀ) X for q of shape [..., d]."""

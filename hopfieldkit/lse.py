@@ -71,11 +71,7 @@ def _forward(xi, X, b, owner, keep: bool):
             total, kept = packed.lse(q, keep=True)
             return total / b, (packed, kept, total)
         return packed.lse(q) / b, None
-    s = q @ X.transpose(0, 1)
-    m = s.amax(-1, keepdim=True)
-    p = torch.softmax(s, dim=-1)
-    del s
-    total = m - torch.log(p.amax(-1, keepdim=True))
+    p, total = _onednn.softmax_lse(q @ X.transpose(0, 1))
     return total / b, ((None, p, total) if keep else None)
 
 
