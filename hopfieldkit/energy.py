@@ -63,7 +63,12 @@ def autodiff_grad(energy: EnergyFn, xi: torch.Tensor, beta: Beta) -> torch.Tenso
     call does the same work with less overhead (1.5× faster per step at N × d = 1024 × 64), and
     ops with their own backward (:func:`~hopfieldkit.lse_similarity`) run their fast kernels.
     """
-    if not is_functorch_wrapped_tensor(xi) and not _needs_graph(energy, xi, beta):
+    return _autodiff(energy, xi, beta, _needs_graph(energy, xi, beta))
+
+
+def _autodiff(energy: EnergyFn, xi: torch.Tensor, beta: Beta, needs_graph: bool) -> torch.Tensor:
+    """∂E/∂ξ by torch.func.grad where a graph is needed (or inside a transform), else graph-free."""
+    if not is_functorch_wrapped_tensor(xi) and not needs_graph:
         return graph_free_grad(energy, xi, beta)
     return func_grad(lambda x: energy(x, beta).sum())(xi)
 
@@ -175,12 +180,8 @@ class SumEnergy(Energy):
         rest = [p for p in self._fns if not _has_closed_grad(p)]
         g = sum(p.grad(xi, beta) for p in closed)
         if rest:
-            def rest_energy(x, b):
-                return sum(p(x, b) for p in rest)
-            if is_functorch_wrapped_tensor(xi) or any(_needs_graph(p, xi, beta) for p in rest):
-                g = g + func_grad(lambda x: rest_energy(x, beta).sum())(xi)
-            else:
-                g = g + graph_free_grad(rest_energy, xi, beta)
+            g = g + _autodiff(lambda x, b: sum(p(x, b) for p in rest), xi, beta,
+                              any(_needs_graph(p, xi, beta) for p in rest))
         return g
 
 
