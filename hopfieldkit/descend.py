@@ -39,8 +39,7 @@ from torch._C._functorch import is_functorch_wrapped_tensor
 
 from . import _malloc
 from ._checks import check_beta, check_choice, check_positive, check_tensor, checks_enabled, unchecked
-from .energy import (Beta, Energy, EnergyFn, autodiff_grad, event_dims_of, graph_free_grad, has_update,
-                     needs_graph_probe)
+from .energy import Beta, Energy, EnergyFn, _autodiff, event_dims_of, has_update, needs_graph_probe
 
 METHODS = ("auto", "update", "gd", "armijo", "ode")
 _DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -168,10 +167,8 @@ def _grad_fns(energy: EnergyFn, xi: torch.Tensor, beta: Beta, event_dims: int):
         g = energy.grad
     else:
         one, b1 = _first_state(xi, beta, event_dims)
-        if is_functorch_wrapped_tensor(xi) or needs_graph_probe(energy, one, b1):
-            g = lambda x, b: autodiff_grad(energy, x, b)  # noqa: E731
-        else:
-            g = lambda x, b: graph_free_grad(energy, x, b)  # noqa: E731
+        needs = is_functorch_wrapped_tensor(xi) or needs_graph_probe(energy, one, b1)
+        g = lambda x, b: _autodiff(energy, x, b, needs)  # noqa: E731
     own = getattr(type(energy), "descent_direction", None)
     if own is not None and own is not Energy.descent_direction:
         return g, energy.descent_direction
