@@ -21,7 +21,6 @@ import weakref
 
 import torch
 from torch._C import _functorch
-from torch._C._functorch import is_functorch_wrapped_tensor
 
 _ops = getattr(torch.ops, "mkldnn", None)
 
@@ -68,7 +67,7 @@ MIN_ROWS = 8   # fewer states (matrix-vector products): the plain path; packing 
 def cacheable(X: torch.Tensor) -> bool:
     """Whether a value computed from X may be kept: a plain tensor (no transform, no tracing) that
     needs no gradient here."""
-    if torch.compiler.is_compiling() or is_functorch_wrapped_tensor(X) or _in_transform():
+    if torch.compiler.is_compiling() or _in_transform():   # (functorch-wrapped tensors exist only there)
         return False
     return not (torch.is_grad_enabled() and X.requires_grad)
 

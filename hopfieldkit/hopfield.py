@@ -87,9 +87,9 @@ class HopfieldEnergy(Energy):
     def _max_sq_norm(self, X: torch.Tensor) -> torch.Tensor:
         """M² = max_i ‖x_i‖², kept while X is unchanged and needs no gradient (the energy's
         constant: recomputing it read all of X on every energy evaluation)."""
-        if not _onednn.cacheable(X):
+        def compute():
             return torch.linalg.vector_norm(X, dim=-1).max() ** 2
-        return _onednn.cached(self, "max_sq_norm", (X,), lambda: torch.linalg.vector_norm(X, dim=-1).max() ** 2)
+        return _onednn.cached(self, "max_sq_norm", (X,), compute) if _onednn.cacheable(X) else compute()
 
     def weights(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Softmax weights p = softmax(β Xᵀξ), shape ``[..., N]``: how much each pattern is retrieved."""
