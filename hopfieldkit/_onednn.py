@@ -109,23 +109,34 @@ def chunk_for(batch: int, itemsize: int = 4) -> int:
     return max(1024, BLOCK_BYTES // (itemsize * max(1, batch)))
 
 
+class Product:
+    """x ↦ x Wᵀ (optionally ReLU(x Wᵀ), fused) for a fixed W [K, D] and x [..., D]: through oneDNN
+    with W packed once for about ``batch`` rows when ``packed``, else a plain matmul (the same
+    numbers up to rounding; any dtype and device)."""
+
+    def __init__(self, W: torch.Tensor, batch: int, packed: bool = True):
+        with torch.no_grad():
+            self.K, self.D = W.shape
+            self.W = W.detach()
+            self.w = _ops._reorder_linear_weight(self.W.contiguous(), batch) if packed else None
+
+    def __call__(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+        flat = x.reshape(-1, self.D)
+        if self.w is None:
+            y = flat @ self.W.transpose(0, 1)
+            y = y.relu_() if relu else y
+        else:
+            y = _ops._linear_pointwise(flat.contiguous(), self.w, None, "relu" if relu else "none", [], "")
+        return y.reshape(*x.shape[:-1], self.K)
+
+
 class PackedMatrix:
     """W [K, D] packed once for oneDNN: ``times_t(x) = x Wᵀ`` and ``times(z) = z W`` for x [..., D], z [..., K]."""
 
     def __init__(self, W: torch.Tensor, batch: int):
-        with torch.no_grad():
-            self.K, self.D = W.shape
-            Wd = W.detach()
-            self.w = _ops._reorder_linear_weight(Wd.contiguous(), batch)
-            self.wt = _ops._reorder_linear_weight(Wd.t().contiguous(), batch)
-
-    def times_t(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.D).contiguous()
-        return _ops._linear_pointwise(flat, self.w, None, "none", [], "").reshape(*x.shape[:-1], self.K)
-
-    def times(self, z: torch.Tensor) -> torch.Tensor:
-        flat = z.reshape(-1, self.K).contiguous()
-        return _ops._linear_pointwise(flat, self.wt, None, "none", [], "").reshape(*z.shape[:-1], self.D)
+        self.K, self.D = W.shape
+        self.times_t = Product(W, batch)
+        self.times = Product(W.detach().t(), batch)
 
 
 _softmax_ = torch.ops.aten._softmax.out   # softmax written over its input: no fresh [B, chunk] buffer

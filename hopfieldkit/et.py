@@ -209,70 +209,89 @@ class EnergyTransformerEnergy(Energy):
     def grad_g_closed(self, x: torch.Tensor, beta=None, mask=None) -> torch.Tensor:
         """∂E/∂g in closed form [ET]: with ω_{hBC} = softmax over keys B of the scores,
         −∂E^ATT/∂g_A = Σ_h [W^Qᵀ_h Σ_B ω_{hBA} K_{hB} + W^Kᵀ_h Σ_C ω_{hAC} Q_{hC}],
-        −∂E^HN/∂g_B = ξᵀ ReLU(ξ g_B) (relu) or ξᵀ softmax(β_HN ξ g_B) (softmax)."""
+        −∂E^HN/∂g_B = ξᵀ ReLU(ξ g_B) (relu) or ξᵀ softmax(β_HN ξ g_B) (softmax).
+
+        Where no gradient is needed, a graph-free path (folded weights, in-place buffers, oneDNN
+        products on the CPU) computes the same numbers; else plain differentiable ops."""
         self._check_x(x)
         mask = self._mask(mask, x)
+        if self._graph_free(x, beta):
+            return self._grad_g_graph_free(x, beta, mask)
         g = self.activation(x)
         H, Y, N = self.heads, self.head_dim, g.shape[-2]
-        kq = self._times_t("kq", g).reshape(*g.shape[:-1], 2, H, Y)      # one product for K and Q
-        kq = kq.movedim(-3, 0).transpose(-2, -3).contiguous()           # [2, ..., H, N, Y]: one copy
+        W = torch.cat([self.Wk, self.Wq]).reshape(2 * H * Y, self.dim)
+        kq = (g @ W.T).reshape(*g.shape[:-1], 2, H, Y).movedim(-3, 0).transpose(-2, -3)  # [2, ..., H, N, Y]
         K, Q = kq[0], kq[1]
         b = self._beta(beta, g).reshape(H, 1, 1)
-        inplace = not kq.requires_grad
-        if inplace:
-            Q = Q.mul_(b)                                           # βQ in place; undone on ω(βQ) below
-        A = K @ Q.transpose(-1, -2) if inplace else (b * K) @ Q.transpose(-1, -2)
-        if mask is None and self.exclude_self and inplace:
-            A.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))       # in place: the self-pairs
-        else:
-            allowed = self._pair_mask(N, mask, g.device)
-            if allowed is not None:
-                A = A.masked_fill(~allowed, float("-inf"))
-        omega = torch.softmax(A, dim=-2) if A.requires_grad else _onednn.softmax_inplace(A, dim=-2)
+        A = (b * K) @ Q.transpose(-1, -2)                           # [..., H, B, C]
+        allowed = self._pair_mask(N, mask, g.device)
+        if allowed is not None:
+            A = A.masked_fill(~allowed, float("-inf"))
+        omega = torch.softmax(A, dim=-2)
         if mask is not None or (self.exclude_self and N == 1):
             omega = torch.nan_to_num(omega, nan=0.0)               # queries with no admissible key
         as_query = omega.transpose(-1, -2) @ K                     # [..., H, C, Y]: Σ_B ω_{hBC} K_{hB}
         as_key = omega @ Q                                         # [..., H, B, Y]: Σ_C ω_{hBC} Q_{hC}
-        if inplace:
-            as_key = as_key.div_(b)
         both = torch.stack([as_key.transpose(-2, -3), as_query.transpose(-2, -3)], -3)  # [..., N, 2, H, Y]
-        neg = self._times("kq", both.reshape(*g.shape[:-1], 2 * H * Y))  # W^Kᵀ as_key + W^Qᵀ as_query
-        z = self._times_t("mem", g)
-        act = z.relu_() if self.hn_kind == "relu" and not z.requires_grad else (
-            torch.relu(z) if self.hn_kind == "relu" else torch.softmax(self.beta_hn * z, -1))
-        hn = self._times("mem", act)
+        neg = both.reshape(*g.shape[:-1], 2 * H * Y) @ W             # W^Kᵀ as_key + W^Qᵀ as_query
+        z = g @ self.memories.T
+        act = torch.relu(z) if self.hn_kind == "relu" else torch.softmax(self.beta_hn * z, -1)
+        hn = act @ self.memories
         if mask is not None:
             hn = hn * mask.unsqueeze(-1).to(hn.dtype)
-        if not (hn.requires_grad or neg.requires_grad):
-            return hn.add_(neg).neg_()                             # in place: nothing needs the parts
         return -(neg + hn)
 
-    def _matrix(self, name: str) -> torch.Tensor:
-        """``"kq"``: [W^K; W^Q] as a [2·H·Y, D] matrix (keys' rows first); ``"mem"``: the memories."""
-        if name == "kq":
-            return torch.cat([self.Wk, self.Wq]).reshape(2 * self.heads * self.head_dim, self.dim)
-        return self.memories
+    def _graph_free(self, x: torch.Tensor, beta) -> bool:
+        """Whether no autograd graph is needed (and none is being traced): the graph-free path applies."""
+        if torch.compiler.is_compiling() or _onednn._in_transform():
+            return False
+        if not torch.is_grad_enabled():
+            return True
+        tensors = (x, self.Wk, self.Wq, self.memories, self.ln.gamma, self.ln.delta)
+        return not (any(t.requires_grad for t in tensors)
+                    or (isinstance(beta, torch.Tensor) and beta.requires_grad))
 
-    def _packed(self, name: str, x: torch.Tensor):
-        """The matrix ``name`` packed for oneDNN when the fast path applies (float32 CPU, no autograd),
-        else None; renewed when Wk, Wq or the memories change (another tensor, or in place)."""
-        srcs = (self.Wk, self.Wq) if name == "kq" else (self.memories,)
-        if not _onednn.usable(srcs[0], x, sum(t.numel() for t in srcs)):
-            return None
-        if torch.is_grad_enabled() and any(t.requires_grad for t in srcs):   # (e.g. only W^Q trained)
-            return None
-        return _onednn.cached(self, name, srcs,
-                              lambda: _onednn.PackedMatrix(self._matrix(name), max(1, x.numel() // x.shape[-1])))
+    def _grad_g_graph_free(self, x: torch.Tensor, beta, mask) -> torch.Tensor:
+        """:meth:`grad_g_closed` without a graph: the folded weights (:class:`_Folded`) give K and βQ
+        from one product and ∂E^ATT/∂g from one more (β and the sign inside them), the ReLU is fused
+        into the memory product, and the scores, their softmax and the sums are written in place."""
+        g = self.activation(x)
+        f = self._folded(beta, g)
+        H, Y, N = self.heads, self.head_dim, g.shape[-2]
+        kq = f.keys_queries(g).reshape(*g.shape[:-1], 2, H, Y)
+        kq = kq.movedim(-3, 0).transpose(-2, -3).contiguous()      # [2, ..., H, N, Y]: one copy
+        K, Qb = kq[0], kq[1]                                       # K and βQ
+        A = K @ Qb.transpose(-1, -2)                               # β K·Q [..., H, B, C]
+        if mask is None and self.exclude_self:
+            A.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
+        else:
+            allowed = self._pair_mask(N, mask, g.device)
+            if allowed is not None:
+                A.masked_fill_(~allowed, float("-inf"))
+        omega = _onednn.softmax_inplace(A, dim=-2)
+        if mask is not None or (self.exclude_self and N == 1):
+            omega = omega.nan_to_num_(nan=0.0)                     # queries with no admissible key
+        as_query = omega.transpose(-1, -2) @ K
+        as_key = omega @ Qb                                        # β Σ_C ω Q (the 1/β is in f.back)
+        both = torch.stack([as_key.transpose(-2, -3), as_query.transpose(-2, -3)], -3)
+        d = f.back(both.reshape(*g.shape[:-1], 2 * H * Y))         # ∂E^ATT/∂g
+        if self.hn_kind == "relu":
+            hn = f.neg_mem_t(f.mem(g, relu=True))                  # −ξᵀ ReLU(ξ g)
+        else:
+            hn = f.neg_mem_t(_onednn.softmax_inplace(f.mem(g).mul_(self.beta_hn)))
+        if mask is not None:
+            hn = hn.mul_(mask.unsqueeze(-1).to(hn.dtype))
+        return hn.add_(d)
 
-    def _times_t(self, name: str, g: torch.Tensor) -> torch.Tensor:
-        """g Wᵀ for the matrix ``name``."""
-        p = self._packed(name, g)
-        return p.times_t(g) if p is not None else g @ self._matrix(name).T
-
-    def _times(self, name: str, z: torch.Tensor) -> torch.Tensor:
-        """z W for the matrix ``name``."""
-        p = self._packed(name, z)
-        return p.times(z) if p is not None else z @ self._matrix(name)
+    def _folded(self, beta, g: torch.Tensor) -> "_Folded":
+        """The folded weights for states like ``g``, kept until W^K, W^Q, the memories or β change."""
+        b = self.default_beta() if beta is None else beta
+        packed = _onednn.usable(self.Wk, g, (2 * self.heads * self.head_dim + self.memories.shape[0]) * self.dim)
+        key = (None if isinstance(b, torch.Tensor) else float(b), packed, g.dtype, g.device)
+        sources = (self.Wk, self.Wq, self.memories) + ((b,) if isinstance(b, torch.Tensor) else ())
+        rows = max(1, g.numel() // g.shape[-1])
+        return _onednn.cached(self, "folded", sources, lambda: _Folded(self, self._beta(b, g), rows, packed, key),
+                              fits=lambda f: f.key == key)
 
     def descent_direction(self, x: torch.Tensor, beta=None, mask=None) -> torch.Tensor:
         """∂E/∂g: the ET dynamics are τ dx/dt = −∂E/∂g. The closed form (:meth:`grad_g_closed`,
@@ -315,3 +334,26 @@ def et_block(energy: EnergyTransformerEnergy, x: torch.Tensor, *, alpha: float =
     fn = energy if mask is None else energy.masked(mask)
     return descend(fn, x, beta, method=method, step_size=alpha, steps=steps, tol=0, record=record,
                    trajectory=trajectory)
+
+
+class _Folded:
+    """The ET weights with β and the signs folded in, for the graph-free descent direction
+    (each a :class:`~hopfieldkit._onednn.Product`, packed for oneDNN where that applies):
+
+    - ``keys_queries``: g ↦ g [W^K; βW^Q]ᵀ, the keys and the β-scaled queries in one product;
+    - ``back``: [βΣ_C ωQ | Σ_B ωK] ↦ −(W^Kᵀ Σ_C ωQ + W^Qᵀ Σ_B ωK) = ∂E^ATT/∂g (the 1/β on the keys' half);
+    - ``mem``: g ↦ ξ g (with the ReLU fused for "relu"); ``neg_mem_t``: a ↦ −ξᵀ a.
+    """
+
+    def __init__(self, energy: EnergyTransformerEnergy, b: torch.Tensor, rows: int, packed: bool, key: tuple):
+        with torch.no_grad():
+            H, Y, D = energy.heads, energy.head_dim, energy.dim
+            bh = b.reshape(H, 1, 1).to(energy.Wk.dtype)
+            fwd = torch.cat([energy.Wk, bh * energy.Wq]).reshape(2 * H * Y, D)
+            back = torch.cat([energy.Wk / bh, energy.Wq]).reshape(2 * H * Y, D).neg().t()
+            M = energy.memories.detach()
+            self.keys_queries = _onednn.Product(fwd, rows, packed)
+            self.back = _onednn.Product(back, rows, packed)
+            self.mem = _onednn.Product(M, rows, packed)
+            self.neg_mem_t = _onednn.Product(M.neg().t(), rows, packed)
+        self.key = key

@@ -1,4 +1,5 @@
 """The fast paths of the descent give what the reference paths give (no timing here: benchmarks/)."""
+import pytest
 import torch
 
 import hopfieldkit as hk
@@ -145,6 +146,32 @@ def test_et_descent_direction_fast_path_equals_autodiff(gen, monkeypatch):
     mask = torch.tensor([True, True, False, True, True])
     with torch.no_grad():
         assert torch.allclose(E.descent_direction(x, mask=mask), E.grad_g(x, mask=mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("hn,dtype", [("relu", torch.float32), ("softmax", torch.float32), ("relu", torch.float64)])
+def test_et_graph_free_direction_follows_beta_and_weights(gen, monkeypatch, hn, dtype):
+    """The graph-free path folds β and the signs into its weights: a new β (float, per-head tensor,
+    the same tensor changed in place) or new weights must never be served a stale fold."""
+    from hopfieldkit import _onednn
+
+    monkeypatch.setattr(_onednn, "MIN_PATTERN_ELEMENTS", 0)
+    torch.manual_seed(0)
+    E = hk.EnergyTransformerEnergy(16, 2, 8, 24, hn=hn, beta_hn=0.7, w_std=0.3, mem_std=0.3).to(dtype)
+    x = torch.randn(3, 5, 16, generator=gen, dtype=dtype)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    b = torch.tensor([0.5, 2.0], dtype=dtype)
+    for beta in (None, 0.3, 0.9, b, b):
+        with torch.no_grad():
+            fast = E.descent_direction(x, beta)
+        assert torch.allclose(fast, E.grad_g(x, beta), atol=tol), beta
+        if beta is b:
+            with torch.no_grad():
+                b.mul_(1.5)                                  # in place: the fold must follow
+    with torch.no_grad():
+        E.memories.mul_(-1.0)
+        E.Wk.add_(0.1)
+        fast = E.descent_direction(x, 0.9)
+    assert torch.allclose(fast, E.grad_g(x, 0.9), atol=tol)
 
 
 def test_without_working_onednn_kernels_the_plain_path_runs(gen, monkeypatch):
