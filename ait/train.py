@@ -344,7 +344,18 @@ def main(argv: list[str] | None = None) -> dict:
     last = train(cfg, resume=resume, stop_at=stop_at)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(last))
+    _leave_process_group()
     return last
+
+
+def _leave_process_group() -> None:
+    """Wait for every rank, then leave the process group: a rank whose peers have already exited
+    can abort in gloo's teardown (seen in the two-process test, about one run in three)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

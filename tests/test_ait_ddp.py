@@ -1,4 +1,6 @@
 """Two-process data parallel training (gloo, CPU) equals one process on the same global batch."""
+import faulthandler
+import os
 import socket
 
 import pytest
@@ -9,6 +11,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ait.model import AiT, make_config
+from ait.train import _leave_process_group
 
 CFG = dict(image_size=16, channels=1, patch=4, num_classes=3, bottleneck=20)
 
@@ -26,6 +29,7 @@ def _step(model, x, y):
 
 
 def _worker(rank, world, port, out):
+    faulthandler.enable()    # a crash prints the Python stack of the rank that died
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     torch.manual_seed(0)
     model = DDP(AiT(make_config("tiny", **CFG)))
@@ -40,7 +44,11 @@ def _worker(rank, world, port, out):
                     "memory": [b.gwl.memory.clone() for b in model.module.blocks]}, out)
     else:
         torch.save({"memory": [b.gwl.memory.clone() for b in model.module.blocks]}, out + f".{rank}")
-    dist.destroy_process_group()
+    _leave_process_group()
+    # Rank 1 was seen to die with SIGABRT ("terminate called without an active exception": the message
+    # of a C++ thread object destroyed while its thread runs, as at interpreter teardown) in 2 of 4
+    # full-suite runs and 1 of ~80 runs alone. Its work is done and saved here: skip that teardown.
+    os._exit(0)
 
 
 def _free_port():
