@@ -22,10 +22,19 @@ Timed, per size, ``steps`` steps of one Hopfield update ξ ← Xᵀ softmax(β X
 - ``jax``: the update loop under ``jax.jit`` (``lax.fori_loop``); ``jax-grad``: ``jax.grad`` of f, jitted;
 - ``hamux``: a HAMUX two-layer HAM (identity visible layer, softmax(β) hidden layer, LinearSynapse
   W = Xᵀ), one jitted step of both layers with α = 1 — the same two B×N×d products per step;
-- ``mkl-mm``: the two matrix products of the step alone through torch's default matmul (MKL);
+- ``mkl-mm`` (``cublas-mm`` on a GPU): the two matrix products of the step alone through torch's
+  default matmul;
   ``onednn-mm``: the same through oneDNN with X packed whole; ``onednn-blk``: packed in the blocks
   that the update uses (8192 patterns at B = 256). "% peak" is against the fastest of the three: the
   machine's matmul throughput on these shapes, measured in the same run.
+
+Under each size a roofline line: max(FLOPs / the matmul peak above, bytes / the bandwidth of a
+device-to-device copy measured in the same run), with X read by both products and ξ read and
+written once (the least any implementation moves), and the update's time against it, in TFLOP/s and
+GB/s. The ET block (``--et``) is timed against ``products``, the step's matrix products alone
+through the same kernels (its roofline), and on the CPU against a jitted JAX version. On a GPU::
+
+    python benchmarks/peers.py --device cuda --sizes 16384x256,65536x512,262144x512 --et 64,256,768,12,64,3072
 
 Methods alternate inside each repeat and the median is reported as a ratio to ``eager`` measured in
 the same run (these machines are noisy). Each timed call waits ``--settle`` seconds first: torch's
@@ -168,31 +177,69 @@ def et_jax(Wq, Wk, M, gamma, delta, eps, beta, alpha, steps):
     return block
 
 
-def et_main(a) -> None:
-    """ET descent: ``et_block`` (closed-form ∂E/∂g) against eager autodiff and a jitted JAX block."""
+def et_products(E, x0, steps):
+    """The ET step's matrix products alone, through the kernels ``et_block`` uses (the folded
+    [W^K; βW^Q] and back products, the two memory products, the three attention bmm): the time a
+    step cannot go below without faster products, its roofline."""
+    B, N, D = x0.shape
+    H, Y = E.heads, E.head_dim
+    f = E._folded(None, x0)
+    g = x0.reshape(B * N, D)
+    gen = torch.Generator(device=x0.device).manual_seed(1)
+    K, Q = (torch.randn(B * H, N, Y, generator=gen, device=x0.device) for _ in range(2))
+
+    def run():
+        for _ in range(steps):
+            kq = f.keys_queries(g)
+            A = torch.bmm(K, Q.transpose(1, 2))
+            torch.bmm(A.transpose(1, 2), K), torch.bmm(A, Q)
+            f.back(kq)
+            out = f.neg_mem_t(f.mem(g, relu=True))
+        return out
+    return run
+
+
+def et_flops(B, N, D, H, Y, K) -> float:
+    """FLOPs of one ET step's products: K and Q, the back product, the two memory products, 3 bmm."""
+    return 2 * B * N * D * 2 * H * Y * 2 + 2 * B * N * D * K * 2 + 3 * 2 * B * H * N * N * Y
+
+
+def et_main(a, dev, sync) -> None:
+    """ET descent: ``et_block`` (closed-form ∂E/∂g) against its products alone and a jitted JAX block."""
     B, N, D, H, Y, K = (int(v) for v in a.et.split(","))
     g = torch.Generator().manual_seed(0)
-    E = hk.EnergyTransformerEnergy(D, H, Y, K, w_std=0.05, mem_std=0.05)
-    x0 = torch.randn(B, N, D, generator=g)
+    E = hk.EnergyTransformerEnergy(D, H, Y, K, w_std=0.05, mem_std=0.05).to(dev)
+    x0 = torch.randn(B, N, D, generator=g).to(dev)
     steps, alpha, beta = 12, 0.1, 1.0 / Y ** 0.5
-    runs = {"et_block": lambda: hk.et_block(E, x0, alpha=alpha, steps=steps, record=False).xi}
-    try:
-        blk = et_jax(*(t.detach().numpy() for t in (E.Wq, E.Wk, E.memories, E.ln_gamma, E.ln_delta)),
-                     E.eps, beta, alpha, steps)
-        import jax.numpy as jnp
-        xj = jnp.asarray(x0.numpy())
-        runs["jax"] = lambda: blk(xj).block_until_ready()
-    except ImportError:
-        print("ET: jax not importable, skipped")
-    times = alternate(runs, a.repeats, settle=a.settle)
-    base = times["et_block"]
-    print(f"ET block, B × N × D = {B} × {N} × {D}, H = {H}, Y = {Y}, K = {K}, {steps} steps of α = {alpha}:")
+    runs = {"et_block": lambda: hk.et_block(E, x0, alpha=alpha, steps=steps, record=False).xi,
+            "products": et_products(E, x0, steps)}
+    if dev.type == "cpu":
+        try:
+            blk = et_jax(*(t.detach().numpy() for t in (E.Wq, E.Wk, E.memories, E.ln_gamma, E.ln_delta)),
+                         E.eps, beta, alpha, steps)
+            import jax.numpy as jnp
+            xj = jnp.asarray(x0.numpy())
+            runs["jax"] = lambda: blk(xj).block_until_ready()
+        except ImportError:
+            print("ET: jax not importable, skipped")
+    times = alternate(runs, a.repeats, sync=sync, settle=a.settle)
+    base, flops = times["et_block"], et_flops(B, N, D, H, Y, K) * steps
+    print(f"ET block, B × N × D = {B} × {N} × {D}, H = {H}, Y = {Y}, K = {K}, {steps} steps of α = {alpha} "
+          f"(ratio: time / et_block's; products: the step's matrix products alone, its roofline):")
     for name, t in times.items():
-        print(f"{name:>10} {1e3 * t / steps:>9.3f} ms/step {t / base:>7.3f}")
+        print(f"{name:>10} {1e3 * t / steps:>9.3f} ms/step {flops / t / 1e9:>9.1f} GFLOP/s {t / base:>7.3f}")
     if "jax" in runs:
         import numpy as np
         err = float(np.abs(np.asarray(runs["jax"]()) - runs["et_block"]().numpy()).max())
         print(f"{'':>10} max |et_block - jax| = {err:.2e}")
+
+
+def copy_bandwidth(dev, sync, megabytes: int) -> float:
+    """Bytes per second of a device-to-device copy (read + write), the memory roof."""
+    n = megabytes * (1 << 20) // 4
+    src, dst = torch.ones(n, device=dev), torch.empty(n, device=dev)
+    t = alternate({"copy": lambda: dst.copy_(src)}, 5, sync=sync)["copy"]
+    return 2 * 4 * n / t
 
 
 @torch.no_grad()  # inference, as the jitted peers: no graph is kept
@@ -211,6 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, float32, B = {a.batch}")
+    bw = copy_bandwidth(dev, sync, 256 if dev.type == "cuda" else 64)
+    mm_name = "mkl-mm" if dev.type == "cpu" else "cublas-mm"
     print(f"{'N x d':>12} {'steps':>5} {'method':>11} {'ms/step':>9} {'GFLOP/s':>9} {'% peak':>8} {'ratio':>7}")
     reported_skip = False
     for size in a.sizes.split(","):
@@ -230,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
                                            record=False).xi,
             "autodiff-op": lambda: hk.descend(f_op, xi0, beta, method="gd", step_size=1.0, steps=steps, tol=0,
                                               record=False).xi,
-            "mkl-mm": lambda: sgemm_loop(X, xi0, S, steps),
+            mm_name: lambda: sgemm_loop(X, xi0, S, steps),
         }
         if dev.type == "cpu":
             runs.update(onednn_loops(X, xi0, steps))
@@ -243,15 +292,20 @@ def main(argv: list[str] | None = None) -> None:
         times = alternate(runs, a.repeats, sync=sync, settle=a.settle)
         base = times["eager"]
         flops = 4.0 * a.batch * N * d * steps
-        peak = max(flops / times[k] for k in ("mkl-mm", "onednn-mm", "onednn-blk") if k in times)
+        peak = max(flops / times[k] for k in (mm_name, "onednn-mm", "onednn-blk") if k in times)
         for name, t in times.items():
             print(f"{size:>12} {steps:>5} {name:>11} {1e3 * t / steps:>9.3f} {flops / t / 1e9:>9.1f} "
                   f"{100 * flops / t / peak:>7.0f}% {t / base:>7.3f}")
+        moved = 4.0 * (2 * N * d + 2 * a.batch * d) * steps    # X read by both products, ξ in and out
+        roof = max(flops / peak, moved / bw)
+        print(f"{'':>12} roofline max(FLOPs / matmul peak, bytes / copy bandwidth {bw / 1e9:.0f} GB/s) = "
+              f"{1e3 * roof / steps:.3f} ms/step; update at {times['update'] / roof:.2f}× it "
+              f"({flops / times['update'] / 1e12:.3f} TFLOP/s, {moved / times['update'] / 1e9:.1f} GB/s)")
         ref = hand_loop(X, xi0, beta, steps)
         err = max((runs[m]() - ref).abs().max().item() for m in ("update", "gd", "autodiff", "autodiff-op"))
         print(f"{'':>12} max |hopfieldkit - eager| = {err:.2e}")
-    if a.et and dev.type == "cpu":
-        et_main(a)
+    if a.et:
+        et_main(a, dev, sync)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,14 @@
 
     python benchmarks/train_throughput.py                 # CPU: tiny models
     python benchmarks/train_throughput.py --size small    # on a GPU: AiT-Small vs ViT-Small (bf16 with --bf16)
+    python benchmarks/train_throughput.py --size small --bf16 --compile --batch 256   # the MFU goal
 
 Part 1: images/s of a full training step (forward, backward, AdamW) and peak memory (CUDA only),
 AiT against ViT with the same backbone, measured alternately in one process; ratio = ViT time / AiT time.
+MFU = the step's FLOPs (counted once with torch.utils.flop_counter: matmuls, convolutions and
+attention, forward and backward) / its time / the device's peak: the dense bf16 (or TF32 / float32)
+tensor-core figure of the data sheet for known GPUs (``--peak-tflops`` overrides), and beside it the
+throughput of a large matmul measured in the same run.
 Part 2: the bottleneck write (M priors choose top-k of a pool of P = batch × tokens patches, O(M·P))
 against dense self-attention over the same P tokens (O(P²)), as P grows. Nothing here is asserted
 in the tests: these machines are noisy, so only same-run ratios are meaningful.
@@ -33,7 +38,40 @@ def timed(fn, repeats: int, sync) -> float:
     return statistics.median(ts)
 
 
-def main() -> None:
+# dense (no sparsity) data-sheet peaks in TFLOP/s: bf16 tensor cores, and float32 without TF32
+SPEC_TFLOPS = {"H100 80GB HBM3": (989.4, 66.9), "H100 SXM": (989.4, 66.9), "H100 NVL": (835.0, 60.0),
+               "H100 PCIe": (756.5, 51.2), "H200": (989.4, 66.9), "A100": (312.0, 19.5)}
+
+
+def spec_peak(device: torch.device, bf16: bool) -> float | None:
+    """The data-sheet peak (FLOP/s) of a known GPU, else None."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, (half, single) in SPEC_TFLOPS.items():
+        if key in name:
+            return 1e12 * (half if bf16 else single)
+    return None
+
+
+def matmul_peak(device: torch.device, bf16: bool, sync, n: int = 8192) -> float:
+    """FLOP/s of an n × n × n matmul in the training dtype, measured now."""
+    n = n if device.type == "cuda" else 1024
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    return 2 * n ** 3 / timed(lambda: a @ a, 5, sync)
+
+
+def step_flops(step) -> float:
+    """FLOPs of one call of ``step`` (forward + backward), by torch's FLOP counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return float(counter.get_total_flops())
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="tiny")
     ap.add_argument("--batch", type=int, default=64)
@@ -41,21 +79,26 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="torch.compile each model (default mode)")
+    ap.add_argument("--peak-tflops", type=float, default=None, help="the device's peak for the MFU "
+                    "(default: the data sheet's for known GPUs)")
+    ap.add_argument("--pools", default="256,1024,4096,16384", help="pool sizes P of part 2 ('' to skip)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     cfg = make_config(a.size, image_size=a.image_size, patch=a.patch, channels=3, num_classes=10)
     print(f"torch {torch.__version__}, device {dev}, {torch.get_num_threads()} threads, size {a.size}, "
-          f"batch {a.batch}, {cfg.tokens} tokens, bf16={a.bf16}")
+          f"batch {a.batch}, {cfg.tokens} tokens, bf16={a.bf16}, compile={a.compile}")
     x = torch.randn(a.batch, 3, a.image_size, a.image_size, device=dev)
     y = torch.randint(0, 10, (a.batch,), device=dev)
     models = {"AiT": AiT(cfg).to(dev), "ViT": ViT(cfg).to(dev)}
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
+    run_models = {k: torch.compile(m) if a.compile else m for k, m in models.items()}
 
-    def step(name):
-        m, o = models[name], opts[name]
+    def step(name, m=None):
+        m, o = m or run_models[name], opts[name]
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits, aux = m(x)
             loss = F.cross_entropy(logits.float(), y) + aux.float()
@@ -75,18 +118,27 @@ def main() -> None:
             if cuda:
                 peak[name] = torch.cuda.max_memory_allocated() / 2**20
     base = statistics.median(times["ViT"])
-    print(f"\n{'model':>6} {'params':>12} {'images/s':>10} {'ms/step':>9} {'ViT/AiT':>8} {'peak MiB':>9}")
+    spec = 1e12 * a.peak_tflops if a.peak_tflops else spec_peak(dev, a.bf16)
+    measured = matmul_peak(dev, a.bf16, sync)
+    print(f"\npeak: data sheet {spec / 1e12 if spec else float('nan'):.1f} TFLOP/s, measured matmul "
+          f"{measured / 1e12:.1f} TFLOP/s; MFU = model FLOP/s over each")
+    print(f"{'model':>6} {'params':>12} {'images/s':>10} {'ms/step':>9} {'ViT/AiT':>8} {'peak MiB':>9} "
+          f"{'GFLOP/step':>11} {'MFU sheet':>10} {'MFU mm':>7}")
     for name, m in models.items():
         t = statistics.median(times[name])
         n = sum(p.numel() for p in m.parameters())
+        flops = step_flops(lambda: step(name, models[name]))   # eager: the counter sees every op
+        mfu = f"{100 * flops / t / spec:>9.1f}%" if spec else f"{'n/a':>10}"
         print(f"{name:>6} {n:>12,} {a.batch / t:>10.1f} {1e3 * t:>9.2f} {base / t:>8.3f} "
-              f"{peak.get(name, float('nan')):>9.1f}")
+              f"{peak.get(name, float('nan')):>9.1f} {flops / 1e9:>11.2f} {mfu} {100 * flops / t / measured:>6.1f}%")
+    if not a.pools:
+        return
 
     print(f"\nbottleneck write (M = {cfg.num_priors}, k = {cfg.bottleneck}, heads {cfg.memory_heads}) vs dense "
           f"attention over the same pool of P tokens (width {cfg.dim})")
     print(f"{'P':>7} {'write ms':>9} {'dense ms':>9} {'dense/write':>11}")
     ws = models["AiT"].workspaces()[0]
-    for P in (256, 1024, 4096, 16384):
+    for P in (int(v) for v in a.pools.split(",")):
         Z = torch.randn(P, cfg.dim, device=dev)
         if not cuda and P > 8192:
             print(f"{P:>7}   (dense P×P attention skipped on CPU)")

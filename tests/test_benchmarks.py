@@ -1,0 +1,34 @@
+"""The benchmark scripts run end to end on a tiny size (their numbers are not asserted: no timing
+in tests), and what they check of themselves holds."""
+import re
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def bench_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+
+
+def test_peers_runs_and_agrees_with_eager(bench_path, capsys):
+    import peers
+
+    peers.main(["--sizes", "1024x16", "--steps", "2", "--repeats", "1", "--settle", "0",
+                "--et", "2,8,16,2,4,16"])
+    out = capsys.readouterr().out
+    err = float(re.search(r"max \|hopfieldkit - eager\| = (\S+)", out).group(1))
+    assert err < 1e-5, out                                   # every descend method gave the eager result
+    assert "roofline" in out and re.search(r"update at \d+\.\d+× it", out), out
+    assert re.search(r"products\s+\d+\.\d+ ms/step", out), out
+
+
+def test_train_throughput_counts_flops(bench_path, capsys):
+    import train_throughput
+
+    train_throughput.main(["--batch", "4", "--repeats", "1", "--pools", "256"])
+    out = capsys.readouterr().out
+    rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(AiT|ViT)\s.*?\s(\d+\.\d+)\s+n/a", out, re.M)}
+    assert set(rows) == {"AiT", "ViT"} and all(v > 0 for v in rows.values()), out   # GFLOP per step
