@@ -178,9 +178,9 @@ def et_jax(Wq, Wk, M, gamma, delta, eps, beta, alpha, steps):
 
 
 def et_products(E, x0, steps):
-    """The ET step's matrix products alone, through the kernels ``et_block`` uses (the folded
-    [W^K; βW^Q] and back products, the two memory products, the three attention bmm): the time a
-    step cannot go below without faster products, its roofline."""
+    """The ET step's matrix products alone, through the kernels ``et_block`` uses (the folded front
+    product g ↦ [K | βQ | ξg], the back product to ∂E/∂g, the three attention bmm): the time a step
+    cannot go below without faster products, its roofline."""
     B, N, D = x0.shape
     H, Y = E.heads, E.head_dim
     f = E._folded(None, x0)
@@ -190,17 +190,16 @@ def et_products(E, x0, steps):
 
     def run():
         for _ in range(steps):
-            kq = f.keys_queries(g)
+            out = f.front(g)
             A = torch.bmm(K, Q.transpose(1, 2))
             torch.bmm(A.transpose(1, 2), K), torch.bmm(A, Q)
-            f.back(kq)
-            out = f.neg_mem_t(f.mem(g, relu=True))
+            out = f.back(out)
         return out
     return run
 
 
 def et_flops(B, N, D, H, Y, K) -> float:
-    """FLOPs of one ET step's products: K and Q, the back product, the two memory products, 3 bmm."""
+    """FLOPs of one ET step's products: K, Q and the memory scores, the product back, 3 bmm."""
     return 2 * B * N * D * 2 * H * Y * 2 + 2 * B * N * D * K * 2 + 3 * 2 * B * H * N * N * Y
 
 

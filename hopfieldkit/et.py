@@ -252,36 +252,39 @@ class EnergyTransformerEnergy(Energy):
                     or (isinstance(beta, torch.Tensor) and beta.requires_grad))
 
     def _grad_g_graph_free(self, x: torch.Tensor, beta, mask) -> torch.Tensor:
-        """:meth:`grad_g_closed` without a graph: the folded weights (:class:`_Folded`) give K and βQ
-        from one product and ∂E^ATT/∂g from one more (β and the sign inside them), the ReLU is fused
-        into the memory product, and the scores, their softmax and the sums are written in place."""
+        """:meth:`grad_g_closed` without a graph, in two products with the weights folded
+        (:class:`_Folded`): g ↦ [K | βQ | ξg] (one product for the keys, the β-scaled queries and
+        the memory scores), then [βΣ_C ωQ | Σ_B ωK | ReLU(ξg)] ↦ ∂E/∂g (one product; β, the signs
+        and both energies' sums inside it). The attention sums are written over the K, Q columns
+        of the first product's output, and the scores and their softmax are computed in place."""
         g = self.activation(x)
         f = self._folded(beta, g)
         H, Y, N = self.heads, self.head_dim, g.shape[-2]
-        kq = f.keys_queries(g).reshape(*g.shape[:-1], 2, H, Y)
-        kq = kq.movedim(-3, 0).transpose(-2, -3).contiguous()      # [2, ..., H, N, Y]: one copy
-        K, Qb = kq[0], kq[1]                                       # K and βQ
-        A = K @ Qb.transpose(-1, -2)                               # β K·Q [..., H, B, C]
+        lead, HY2 = g.shape[:-1], 2 * self.heads * self.head_dim
+        out = f.front(g)                                           # [..., N, 2HY + K]
+        kq = out[..., :HY2].reshape(*lead, 2, H, Y).movedim(-3, 0).transpose(-2, -3).contiguous()
+        K, Qb = kq[0], kq[1]                                       # K and βQ, [..., H, N, Y]: one copy
+        z = out[..., HY2:]
+        if self.hn_kind == "relu":
+            z.relu_()
+        else:
+            z.copy_(torch.softmax(z.mul_(self.beta_hn), -1))
+        if mask is not None:
+            z.mul_(mask.unsqueeze(-1).to(z.dtype))                 # masked tokens: no E^HN term
+        At = Qb @ K.transpose(-1, -2)                              # the scores by query: [..., H, C, B]
         if mask is None and self.exclude_self:
-            A.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
+            At.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
         else:
             allowed = self._pair_mask(N, mask, g.device)
             if allowed is not None:
-                A.masked_fill_(~allowed, float("-inf"))
-        omega = _onednn.softmax_inplace(A, dim=-2)
+                At.masked_fill_(~allowed.transpose(-1, -2), float("-inf"))
+        omega_t = _onednn.softmax_inplace(At, dim=-1)              # ωᵀ: along the last axis (18 % faster)
         if mask is not None or (self.exclude_self and N == 1):
-            omega = omega.nan_to_num_(nan=0.0)                     # queries with no admissible key
-        as_query = omega.transpose(-1, -2) @ K
-        as_key = omega @ Qb                                        # β Σ_C ω Q (the 1/β is in f.back)
-        both = torch.stack([as_key.transpose(-2, -3), as_query.transpose(-2, -3)], -3)
-        d = f.back(both.reshape(*g.shape[:-1], 2 * H * Y))         # ∂E^ATT/∂g
-        if self.hn_kind == "relu":
-            hn = f.neg_mem_t(f.mem(g, relu=True))                  # −ξᵀ ReLU(ξ g)
-        else:
-            hn = f.neg_mem_t(_onednn.softmax_inplace(f.mem(g).mul_(self.beta_hn)))
-        if mask is not None:
-            hn = hn.mul_(mask.unsqueeze(-1).to(hn.dtype))
-        return hn.add_(d)
+            omega_t = omega_t.nan_to_num_(nan=0.0)                 # queries with no admissible key
+        att = out[..., :HY2].view(*lead, 2, H, Y)                  # K, Q consumed: their columns are free
+        att.select(-3, 0).copy_((omega_t.transpose(-1, -2) @ Qb).transpose(-2, -3))  # β Σ_C ω Q (1/β: f.back)
+        att.select(-3, 1).copy_((omega_t @ K).transpose(-2, -3))                     # Σ_B ω K
+        return f.back(out)
 
     def _folded(self, beta, g: torch.Tensor) -> "_Folded":
         """The folded weights for states like ``g``, kept until W^K, W^Q, the memories or β change."""
@@ -337,23 +340,21 @@ def et_block(energy: EnergyTransformerEnergy, x: torch.Tensor, *, alpha: float =
 
 
 class _Folded:
-    """The ET weights with β and the signs folded in, for the graph-free descent direction
-    (each a :class:`~hopfieldkit._onednn.Product`, packed for oneDNN where that applies):
+    """The ET weights with β and the signs folded in, for the graph-free descent direction: two
+    :class:`~hopfieldkit._onednn.Product` s (packed for oneDNN where that applies),
 
-    - ``keys_queries``: g ↦ g [W^K; βW^Q]ᵀ, the keys and the β-scaled queries in one product;
-    - ``back``: [βΣ_C ωQ | Σ_B ωK] ↦ −(W^Kᵀ Σ_C ωQ + W^Qᵀ Σ_B ωK) = ∂E^ATT/∂g (the 1/β on the keys' half);
-    - ``mem``: g ↦ ξ g (with the ReLU fused for "relu"); ``neg_mem_t``: a ↦ −ξᵀ a.
+    - ``front``: g ↦ g [W^K; βW^Q; ξ]ᵀ, the keys, the β-scaled queries and the memory scores;
+    - ``back``: [βΣ_C ωQ | Σ_B ωK | a] ↦ −(W^Kᵀ Σ_C ωQ + W^Qᵀ Σ_B ωK + ξᵀ a) = ∂E/∂g for a = ReLU(ξg)
+      (or softmax(β_HN ξg)), with the 1/β on the keys' block.
     """
 
     def __init__(self, energy: EnergyTransformerEnergy, b: torch.Tensor, rows: int, packed: bool, key: tuple):
         with torch.no_grad():
             H, Y, D = energy.heads, energy.head_dim, energy.dim
             bh = b.reshape(H, 1, 1).to(energy.Wk.dtype)
-            fwd = torch.cat([energy.Wk, bh * energy.Wq]).reshape(2 * H * Y, D)
-            back = torch.cat([energy.Wk / bh, energy.Wq]).reshape(2 * H * Y, D).neg().t()
             M = energy.memories.detach()
-            self.keys_queries = _onednn.Product(fwd, rows, packed)
+            front = torch.cat([torch.cat([energy.Wk, bh * energy.Wq]).reshape(2 * H * Y, D), M])
+            back = torch.cat([torch.cat([energy.Wk / bh, energy.Wq]).reshape(2 * H * Y, D), M]).neg().t()
+            self.front = _onednn.Product(front, rows, packed)
             self.back = _onednn.Product(back, rows, packed)
-            self.mem = _onednn.Product(M, rows, packed)
-            self.neg_mem_t = _onednn.Product(M.neg().t(), rows, packed)
         self.key = key
