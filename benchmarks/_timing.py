@@ -18,8 +18,20 @@ def hand_loop(X: torch.Tensor, xi: torch.Tensor, beta: float, steps: int) -> tor
 
 def alternate(runs: dict[str, Callable[[], object]], repeats: int, *, sync: Callable[[], None] = lambda: None,
               settle: float = 0.0) -> dict[str, float]:
-    """Median seconds per call of each of ``runs``, the methods alternating inside each repeat
-    (these machines are noisy: a ratio within one repeat is fairer than separate blocks).
+    """Median seconds per call of each of ``runs`` (:func:`alternate_samples`)."""
+    return {k: statistics.median(v) for k, v in alternate_samples(runs, repeats, sync=sync, settle=settle).items()}
+
+
+def paired_ratio(samples: dict[str, list[float]], name: str, base: str) -> float:
+    """Median over the repeats of time(name) / time(base) measured in the same repeat: a slow or
+    fast phase of the machine that spans a repeat cancels (a ratio of medians keeps it)."""
+    return statistics.median(a / b for a, b in zip(samples[name], samples[base]))
+
+
+def alternate_samples(runs: dict[str, Callable[[], object]], repeats: int, *,
+                      sync: Callable[[], None] = lambda: None, settle: float = 0.0) -> dict[str, list[float]]:
+    """Seconds per call of each of ``runs``, one sample per repeat, the methods alternating inside
+    each repeat (these machines are noisy: a ratio within one repeat is fairer than separate blocks).
 
     Each run is called once first (warm-up, compilation of jitted peers). With ``settle`` > 0 each
     timed call is preceded by a pause of that many seconds, so that the previous method's spinning
@@ -39,4 +51,4 @@ def alternate(runs: dict[str, Callable[[], object]], repeats: int, *, sync: Call
             fn()
             sync()
             times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times

@@ -36,8 +36,9 @@ through the same kernels (its roofline), and on the CPU against a jitted JAX ver
 
     python benchmarks/peers.py --device cuda --sizes 16384x256,65536x512,262144x512 --et 64,256,768,12,64,3072
 
-Methods alternate inside each repeat and the median is reported as a ratio to ``eager`` measured in
-the same run (these machines are noisy). Each timed call waits ``--settle`` seconds first: torch's
+Methods alternate inside each repeat; times are medians over the repeats, and each ratio is the
+median over the repeats of the method's time over the baseline's in the same repeat (these machines
+are noisy, with slow and fast phases that a ratio of medians would keep). Each timed call waits ``--settle`` seconds first: torch's
 OpenMP threads and XLA's thread pool keep spinning for a while after their work, and on 2 cores a
 spinning pool of one library slowed the next call of the other by up to 30 % (measured on the ET
 block: JAX time / ours 0.73–0.82 back to back, 1.04–1.09 with a pause; 1.15 in separate processes).
@@ -48,11 +49,12 @@ Nothing here is asserted in the tests.
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import torch
 
 import hopfieldkit as hk
-from _timing import alternate, hand_loop   # benchmarks/_timing.py (this folder is on sys.path)
+from _timing import alternate, alternate_samples, hand_loop, paired_ratio   # benchmarks/_timing.py (this folder is on sys.path)
 
 
 def sgemm_loop(X, xi, S, steps):
@@ -221,12 +223,15 @@ def et_main(a, dev, sync) -> None:
             runs["jax"] = lambda: blk(xj).block_until_ready()
         except ImportError:
             print("ET: jax not importable, skipped")
-    times = alternate(runs, a.repeats, sync=sync, settle=a.settle)
-    base, flops = times["et_block"], et_flops(B, N, D, H, Y, K) * steps
+    samples = alternate_samples(runs, a.repeats, sync=sync, settle=a.settle)
+    flops = et_flops(B, N, D, H, Y, K) * steps
     print(f"ET block, B × N × D = {B} × {N} × {D}, H = {H}, Y = {Y}, K = {K}, {steps} steps of α = {alpha} "
-          f"(ratio: time / et_block's; products: the step's matrix products alone, its roofline):")
-    for name, t in times.items():
-        print(f"{name:>10} {1e3 * t / steps:>9.3f} ms/step {flops / t / 1e9:>9.1f} GFLOP/s {t / base:>7.3f}")
+          f"(ratio: time / et_block's in the same repeat, median; products: the step's matrix products alone, "
+          f"its roofline):")
+    for name, ts in samples.items():
+        t = statistics.median(ts)
+        print(f"{name:>10} {1e3 * t / steps:>9.3f} ms/step {flops / t / 1e9:>9.1f} GFLOP/s "
+              f"{paired_ratio(samples, name, 'et_block'):>7.3f}")
     if "jax" in runs:
         import numpy as np
         err = float(np.abs(np.asarray(runs["jax"]()) - runs["et_block"]().numpy()).max())
@@ -244,7 +249,7 @@ def copy_bandwidth(dev, sync, megabytes: int) -> float:
 @torch.no_grad()  # inference, as the jitted peers: no graph is kept
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1024x64,16384x256,65536x512", help="comma-separated N x d")
+    ap.add_argument("--sizes", default="1024x64,16384x256,65536x512", help="comma-separated N x d ('': only the ET block)")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default: by size)")
     ap.add_argument("--repeats", type=int, default=5)
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     mm_name = "mkl-mm" if dev.type == "cpu" else "cublas-mm"
     print(f"{'N x d':>12} {'steps':>5} {'method':>11} {'ms/step':>9} {'GFLOP/s':>9} {'% peak':>8} {'ratio':>7}")
     reported_skip = False
-    for size in a.sizes.split(","):
+    for size in filter(None, a.sizes.split(",")):
         N, d = (int(v) for v in size.lower().split("x"))
         g = torch.Generator().manual_seed(0)
         X = torch.randn(N, d, generator=g).to(dev)
@@ -288,13 +293,13 @@ def main(argv: list[str] | None = None) -> None:
             if skipped and not reported_skip:
                 print(f"peers skipped (not importable): {', '.join(skipped)}")
                 reported_skip = True
-        times = alternate(runs, a.repeats, sync=sync, settle=a.settle)
-        base = times["eager"]
+        samples = alternate_samples(runs, a.repeats, sync=sync, settle=a.settle)
+        times = {k: statistics.median(v) for k, v in samples.items()}
         flops = 4.0 * a.batch * N * d * steps
         peak = max(flops / times[k] for k in (mm_name, "onednn-mm", "onednn-blk") if k in times)
         for name, t in times.items():
             print(f"{size:>12} {steps:>5} {name:>11} {1e3 * t / steps:>9.3f} {flops / t / 1e9:>9.1f} "
-                  f"{100 * flops / t / peak:>7.0f}% {t / base:>7.3f}")
+                  f"{100 * flops / t / peak:>7.0f}% {paired_ratio(samples, name, 'eager'):>7.3f}")
         moved = 4.0 * (2 * N * d + 2 * a.batch * d) * steps    # X read by both products, ξ in and out
         roof = max(flops / peak, moved / bw)
         print(f"{'':>12} roofline max(FLOPs / matmul peak, bytes / copy bandwidth {bw / 1e9:.0f} GB/s) = "
