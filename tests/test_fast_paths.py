@@ -172,6 +172,11 @@ def test_et_graph_free_direction_follows_beta_and_weights(gen, monkeypatch, hn, 
         E.Wk.add_(0.1)
         fast = E.descent_direction(x, 0.9)
     assert torch.allclose(fast, E.grad_g(x, 0.9), atol=tol)
+    for shape in ((2, 3, 5, 16), (4, 1, 16)):               # two batch axes; one token (no admissible key)
+        xs = torch.randn(*shape, generator=gen, dtype=dtype)
+        with torch.no_grad():
+            fast = E.descent_direction(xs, 0.9)
+        assert fast.shape == xs.shape and torch.allclose(fast, E.grad_g(xs, 0.9), atol=tol), shape
 
 
 def test_without_working_onednn_kernels_the_plain_path_runs(gen, monkeypatch):
