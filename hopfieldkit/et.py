@@ -294,7 +294,7 @@ class EnergyTransformerEnergy(Energy):
         sources = (self.Wk, self.Wq, self.memories) + ((b,) if isinstance(b, torch.Tensor) else ())
         rows = max(1, g.numel() // g.shape[-1])
         return _onednn.cached(self, "folded", sources, lambda: _Folded(self, self._beta(b, g), rows, packed, key),
-                              fits=lambda f: f.key == key)
+                              fits=lambda f: f.key == key and rows <= 2 * f.rows)   # (packing is tuned per batch)
 
     def descent_direction(self, x: torch.Tensor, beta=None, mask=None) -> torch.Tensor:
         """∂E/∂g: the ET dynamics are τ dx/dt = −∂E/∂g. The closed form (:meth:`grad_g_closed`,
@@ -357,4 +357,4 @@ class _Folded:
             back = torch.cat([torch.cat([energy.Wk / bh, energy.Wq]).reshape(2 * H * Y, D), M]).neg().t()
             self.front = _onednn.Product(front, rows, packed)
             self.back = _onednn.Product(back, rows, packed)
-        self.key = key
+        self.key, self.rows = key, rows
