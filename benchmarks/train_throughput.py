@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     run_models = {k: torch.compile(m) if a.compile else m for k, m in models.items()}
 
     def step(name, m=None):
-        m, o = m or run_models[name], opts[name]
+        m, o = run_models[name] if m is None else m, opts[name]
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits, aux = m(x)
             loss = F.cross_entropy(logits.float(), y) + aux.float()

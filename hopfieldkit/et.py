@@ -40,7 +40,7 @@ from torch.func import grad as func_grad
 
 from . import _onednn
 from ._checks import check_positive, check_tensor, checks_enabled
-from .energy import Energy
+from .energy import Energy, _needs_graph
 from .lagrangian import HopfieldSynapse, LayerNormLagrangian
 
 
@@ -245,11 +245,7 @@ class EnergyTransformerEnergy(Energy):
         """Whether no autograd graph is needed (and none is being traced): the graph-free path applies."""
         if torch.compiler.is_compiling() or _onednn._in_transform():
             return False
-        if not torch.is_grad_enabled():
-            return True
-        tensors = (x, self.Wk, self.Wq, self.memories, self.ln.gamma, self.ln.delta)
-        return not (any(t.requires_grad for t in tensors)
-                    or (isinstance(beta, torch.Tensor) and beta.requires_grad))
+        return not _needs_graph(self, x, beta)
 
     def _grad_g_graph_free(self, x: torch.Tensor, beta, mask) -> torch.Tensor:
         """:meth:`grad_g_closed` without a graph, in two products with the weights folded
