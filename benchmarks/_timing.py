@@ -7,6 +7,22 @@ from typing import Callable
 
 import torch
 
+import hopfieldkit as hk
+
+
+def allocator_flag(ap) -> None:
+    """``--glibc-defaults``: leave the C allocator as it is (the benchmarks keep freed buffers by default)."""
+    ap.add_argument("--glibc-defaults", action="store_true",
+                    help="do not call hk.retain_freed_memory() (a process-wide opt-in the benchmarks make)")
+
+
+def apply_allocator(args) -> str:
+    """Opt in to :func:`hopfieldkit.retain_freed_memory` unless ``--glibc-defaults``; a line saying which."""
+    if getattr(args, "glibc_defaults", False):
+        return "allocator: glibc defaults (--glibc-defaults)"
+    on = hk.retain_freed_memory()
+    return "allocator: freed CPU buffers retained (hk.retain_freed_memory)" if on else "allocator: not glibc, left alone"
+
 
 def hand_loop(X: torch.Tensor, xi: torch.Tensor, beta: float, steps: int) -> torch.Tensor:
     """``steps`` updates ξ ← softmax(β ξ Xᵀ) X in plain eager torch: the baseline."""

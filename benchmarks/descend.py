@@ -15,7 +15,7 @@ import argparse
 import torch
 
 import hopfieldkit as hk
-from _timing import alternate, hand_loop   # benchmarks/_timing.py (this folder is on sys.path)
+from _timing import allocator_flag, apply_allocator, alternate, hand_loop   # benchmarks/_timing.py (this folder is on sys.path)
 
 
 def main() -> None:
@@ -27,11 +27,13 @@ def main() -> None:
     ap.add_argument("--beta", type=float, default=None, help="default 1/sqrt(d)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    allocator_flag(ap)
     args = ap.parse_args()
     dtype = getattr(torch, args.dtype)
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, {args.dtype}, B = {args.batch}")
+    print(apply_allocator(args))
     print(f"{'N x d':>12} {'steps':>5} {'method':>8} {'states/s':>12} {'ms/step':>9} {'ratio':>7}")
     for size in args.sizes.split(","):
         N, d = (int(v) for v in size.lower().split("x"))

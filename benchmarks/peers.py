@@ -54,7 +54,8 @@ import statistics
 import torch
 
 import hopfieldkit as hk
-from _timing import alternate, alternate_samples, hand_loop, paired_ratio   # benchmarks/_timing.py (this folder is on sys.path)
+from hopfieldkit._fast import et_folded
+from _timing import allocator_flag, apply_allocator, alternate, alternate_samples, hand_loop, paired_ratio   # benchmarks/_timing.py (this folder is on sys.path)
 
 
 def sgemm_loop(X, xi, S, steps):
@@ -68,7 +69,7 @@ def sgemm_loop(X, xi, S, steps):
 def onednn_loops(X, xi, steps):
     """The two products through oneDNN with packed weights (the best matmul torch has on this CPU):
     ``onednn-mm`` with X packed whole, ``onednn-blk`` in the blocks the update uses. {} without oneDNN."""
-    from hopfieldkit import _onednn
+    from hopfieldkit._fast import onednn as _onednn
     if not _onednn.available():
         return {}
     whole = _onednn.PackedMatrix(X, xi.shape[0])
@@ -185,7 +186,7 @@ def et_products(E, x0, steps):
     cannot go below without faster products, its roofline."""
     B, N, D = x0.shape
     H, Y = E.heads, E.head_dim
-    f = E._folded(None, x0)
+    f = et_folded.folded(E, None, x0)
     g = x0.reshape(B * N, D)
     gen = torch.Generator(device=x0.device).manual_seed(1)
     K, Q = (torch.randn(B * H, N, Y, generator=gen, device=x0.device) for _ in range(2))
@@ -258,10 +259,12 @@ def main(argv: list[str] | None = None) -> None:
                     help="seconds of pause before each timed call, so the previous method's spinning "
                          "threads (OpenMP, XLA's pool) have gone idle and do not steal the cores")
     ap.add_argument("--et", default="32,64,128,4,32,512", help="ET block size B,N,D,H,Y,K ('' to skip)")
+    allocator_flag(ap)
     a = ap.parse_args(argv)
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, float32, B = {a.batch}")
+    print(apply_allocator(a))
     bw = copy_bandwidth(dev, sync, 256 if dev.type == "cuda" else 64)
     mm_name = "mkl-mm" if dev.type == "cpu" else "cublas-mm"
     print(f"{'N x d':>12} {'steps':>5} {'method':>11} {'ms/step':>9} {'GFLOP/s':>9} {'% peak':>8} {'ratio':>7}")

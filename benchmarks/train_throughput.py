@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ait.model import AiT, ViT, make_config
+from _timing import allocator_flag, apply_allocator   # benchmarks/_timing.py (this folder is on sys.path)
 
 
 def timed(fn, repeats: int, sync) -> float:
@@ -84,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
                     "(default: the data sheet's for known GPUs)")
     ap.add_argument("--pools", default="256,1024,4096,16384", help="pool sizes P of part 2 ('' to skip)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    allocator_flag(ap)
     a = ap.parse_args(argv)
+    print(apply_allocator(a))
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)

@@ -20,8 +20,7 @@ Ops
 
 Descent
     descend(energy, xi, beta, method="auto"|"update"|"gd"|"armijo"|"ode") -> Descent
-    (on CPU states it keeps freed buffers in the process for reuse, glibc only: no page faults per
-    step; ``HOPFIELDKIT_MALLOPT=0`` opts out. ``HOPFIELDKIT_ONEDNN=0`` turns off the oneDNN paths.)
+    (per state: converged, diverged, steps, residual; ``Descent.monotone()`` checks the energies)
 
 Attractors
     fixed_points(energy, beta, inits) -> FixedPoints   (energy, gradient norm, Hessian /
@@ -36,6 +35,10 @@ structural inference (``hopfieldkit.bayes``): see their docs.
 Utilities
     save_atomic(obj, path)              checkpoints written atomically (temporary file + rename)
     sincos_2d(side, dim)                fixed 2-D sine-cosine position codes of patch tokens
+    clear_caches()                      drop the packed copies and buffers kept between calls
+    retain_freed_memory()               opt-in (process-wide, glibc): keep freed CPU buffers for
+                                        reuse; the library itself changes nothing process-wide
+    ``HOPFIELDKIT_ONEDNN=0`` in the environment turns off the oneDNN fast paths.
 """
 from .energy import Energy, SumEnergy, autodiff_grad, has_update, event_dims_of
 from .lse import lse_similarity
@@ -56,7 +59,8 @@ from .lagrangian import (
     Synapse,
     TanhLagrangian,
 )
-from .descend import Descent, descend
+from .descend import Descent, StepSizeWarning, descend
+from ._fast import clear_caches, retain_freed_memory
 from .et import EnergyTransformerEnergy, MaskedETEnergy, et_block
 from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
 from . import theory
@@ -72,7 +76,7 @@ __all__ = [
     "Lagrangian", "IdentityLagrangian", "LogSumExpLagrangian", "LayerNormLagrangian",
     "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "Neurons", "Synapse",
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
-    "Descent", "descend", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
+    "Descent", "StepSizeWarning", "descend", "clear_caches", "retain_freed_memory", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
     "theory", "bayes", "save_atomic", "sincos_2d",
 ]

@@ -31,13 +31,25 @@ def checks_enabled() -> bool:
 
 @contextlib.contextmanager
 def unchecked() -> Iterator[None]:
-    """Skip value (NaN/inf) checks inside the block: for hot loops whose inputs were checked."""
+    """Skip value (NaN/inf) checks inside the block: for hot loops whose inputs were checked.
+    Each block is one session (:func:`check_session`): kept values are re-verified once in it."""
     old = getattr(_state, "enabled", True)  # the stored flag (checks_enabled() is False while compiling)
+    old_session = getattr(_state, "session", None)
     _state.enabled = False
+    _state.counter = getattr(_state, "counter", 0) + 1
+    _state.session = _state.counter
     try:
         yield
     finally:
         _state.enabled = old
+        _state.session = old_session
+
+
+def check_session() -> int | None:
+    """The id of the innermost :func:`unchecked` block running now, or None outside one."""
+    if getattr(_state, "enabled", True):
+        return None
+    return getattr(_state, "session", None)
 
 
 def _plain(t: torch.Tensor) -> bool:
@@ -71,7 +83,7 @@ def check_tensor(
 
 def all_finite(x: torch.Tensor) -> bool:
     """No NaN or ±inf in ``x``. One min/max reduction (NaN propagates through both), with no
-    temporaries: ``isfinite(x).all()`` builds three x-sized ones (108 ms against 4 ms for 65536 × 512)."""
+    temporaries (``isfinite(x).all()`` builds three x-sized ones)."""
     if x.is_floating_point():
         lo, hi = torch.aminmax(x)
         return bool(torch.isfinite(lo) & torch.isfinite(hi))
@@ -126,6 +138,18 @@ def check_beta(beta: object, *, ref: torch.Tensor | None = None, name: str = "be
             raise ValueError(f"{name} must be positive and finite everywhere, got {beta}")
         return beta
     raise TypeError(f"{name} must be a positive float or a tensor, got {type(beta).__name__}")
+
+
+def check_beta_shape(beta: float | torch.Tensor, batch_shape: torch.Size, name: str = "beta") -> None:
+    """A tensor β must broadcast against the states' batch shape without enlarging it."""
+    if isinstance(beta, torch.Tensor) and beta.dim():
+        try:
+            ok = torch.broadcast_shapes(beta.shape, batch_shape) == batch_shape
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} has shape {tuple(beta.shape)}; a tensor {name} must broadcast against "
+                             f"the batch shape {tuple(batch_shape)} of the states (one value per state, or a scalar)")
 
 
 def beta_for(beta: float | torch.Tensor, batch_ndim: int) -> float | torch.Tensor:

@@ -14,16 +14,17 @@ dE/dt = −(∂E/∂g)ᵀ ∇²L (∂E/∂g)/τ ≤ 0 because the layer-norm Lag
 :meth:`EnergyTransformerEnergy.descent_direction` is ∂E/∂g, so ``descend(E, x, beta, method="gd")``
 is the ET block x ← x − α ∂E/∂g and ``method="ode"`` its continuous-time version.
 
-Discrete step size. Two facts bound it. (i) The Hopfield terms are concave in g, and LN = ∇L is the
-gradient of a convex function, hence a monotone map: (g_{t+1} − g_t)ᵀ(−α d) ≥ 0. Concavity then gives
-E^HN(g_{t+1}) ≤ E^HN(g_t) + dᵀ(g_{t+1} − g_t) ≤ E^HN(g_t): that part decreases for EVERY α > 0 (the CCCP
-argument again). (ii) The attention energy is not concave (an lse of a bilinear form in g), so it needs
-a small effective step in g-space, α·γ/σ (σ = the tokens' standard deviation; the LN Jacobian's
-eigenvalues are γ/σ). ``paper_figures/et_step_size.py`` measured (float64, 32 random samples × 40
-steps, D = 32, H = 4, Y = 8): attention-only energies stayed monotone up to α·γ/σ = 3 and rose
-beyond; with the Hopfield memories (random at three scales, and the trained completion model)
-every α up to 100 was monotone. Documented range: α·γ/σ ≤ 1 (the paper's α = 0.1 with unit-scale
-tokens is well inside it).
+Discrete step size. (i) An energy of Hopfield terms alone (E = E^HN, no attention) decreases for
+every α > 0: E^HN is concave in g, and LN = ∇L is the gradient of a convex function, hence a
+monotone map, so with d = ∂E^HN/∂g, (g_{t+1} − g_t)ᵀ(−α d) ≥ 0; concavity then gives
+E^HN(g_{t+1}) ≤ E^HN(g_t) + dᵀ(g_{t+1} − g_t) ≤ E^HN(g_t) (the CCCP argument again). In the full
+energy the step follows d = ∂(E^ATT + E^HN)/∂g, and the argument bounds neither part: the Hopfield
+part alone can rise while the total falls (``paper_figures/et_step_size.py`` counts how often).
+(ii) The attention energy is not concave (an lse of a bilinear form in g), so it needs a small
+effective step in g-space, α·γ/σ (σ = the tokens' standard deviation; the LN Jacobian's eigenvalues
+are γ/σ). ``paper_figures/et_step_size.py`` measures the monotone range of α for attention-only,
+Hopfield-only and full energies (float64, random token states; ``paper_figures/results/et_step_size.md``).
+Documented range: α·γ/σ ≤ 1 (the paper's α = 0.1 with unit-scale tokens is well inside it).
 
 Masking (``mask``: ``[..., N]`` bool, True = the token takes part): a masked-out token is removed as
 key, as query and from E^HN, so it does not affect the energy of the others. A query with no
@@ -38,9 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import grad as func_grad
 
-from . import _onednn
+from . import _fast
 from ._checks import check_positive, check_tensor, checks_enabled
-from .energy import Energy, _needs_graph
+from .energy import Energy
 from .lagrangian import HopfieldSynapse, LayerNormLagrangian
 
 
@@ -211,90 +212,33 @@ class EnergyTransformerEnergy(Energy):
         −∂E^ATT/∂g_A = Σ_h [W^Qᵀ_h Σ_B ω_{hBA} K_{hB} + W^Kᵀ_h Σ_C ω_{hAC} Q_{hC}],
         −∂E^HN/∂g_B = ξᵀ ReLU(ξ g_B) (relu) or ξᵀ softmax(β_HN ξ g_B) (softmax).
 
-        Where no gradient is needed, a graph-free path (folded weights, in-place buffers, oneDNN
-        products on the CPU) computes the same numbers; else plain differentiable ops."""
+        Where no gradient is needed, the folded form of this expression runs instead
+        (:mod:`hopfieldkit._fast.et_folded`, tested equal to it)."""
         self._check_x(x)
         mask = self._mask(mask, x)
-        if self._graph_free(x, beta):
-            return self._grad_g_graph_free(x, beta, mask)
+        fast = _fast.et_direction(self, x, beta, mask)
+        if fast is not None:
+            return fast
         g = self.activation(x)
-        H, Y, N = self.heads, self.head_dim, g.shape[-2]
-        W = torch.cat([self.Wk, self.Wq]).reshape(2 * H * Y, self.dim)
-        kq = (g @ W.T).reshape(*g.shape[:-1], 2, H, Y).movedim(-3, 0).transpose(-2, -3)  # [2, ..., H, N, Y]
-        K, Q = kq[0], kq[1]
-        b = self._beta(beta, g).reshape(H, 1, 1)
-        A = (b * K) @ Q.transpose(-1, -2)                           # [..., H, B, C]
-        allowed = self._pair_mask(N, mask, g.device)
-        if allowed is not None:
-            A = A.masked_fill(~allowed, float("-inf"))
-        omega = torch.softmax(A, dim=-2)
-        if mask is not None or (self.exclude_self and N == 1):
+        K, Q = self.keys_queries(g)                                # [..., H, N, Y]
+        A = self.attention_scores(g, beta, mask)                   # β_h K_B·Q_C, [..., H, B, C]
+        omega = torch.softmax(A, dim=-2)                           # over the keys B
+        if mask is not None or (self.exclude_self and g.shape[-2] == 1):
             omega = torch.nan_to_num(omega, nan=0.0)               # queries with no admissible key
-        as_query = omega.transpose(-1, -2) @ K                     # [..., H, C, Y]: Σ_B ω_{hBC} K_{hB}
-        as_key = omega @ Q                                         # [..., H, B, Y]: Σ_C ω_{hBC} Q_{hC}
-        both = torch.stack([as_key.transpose(-2, -3), as_query.transpose(-2, -3)], -3)  # [..., N, 2, H, Y]
-        neg = both.reshape(*g.shape[:-1], 2 * H * Y) @ W             # W^Kᵀ as_key + W^Qᵀ as_query
+        as_query = omega.transpose(-1, -2) @ K                     # Σ_B ω_{hBC} K_{hB}, [..., H, C, Y]
+        as_key = omega @ Q                                         # Σ_C ω_{hBC} Q_{hC}, [..., H, B, Y]
+        att = (torch.einsum("hyd,...hny->...nd", self.Wq, as_query)
+               + torch.einsum("hyd,...hny->...nd", self.Wk, as_key))
         z = g @ self.memories.T
         act = torch.relu(z) if self.hn_kind == "relu" else torch.softmax(self.beta_hn * z, -1)
         hn = act @ self.memories
         if mask is not None:
             hn = hn * mask.unsqueeze(-1).to(hn.dtype)
-        return -(neg + hn)
-
-    def _graph_free(self, x: torch.Tensor, beta) -> bool:
-        """Whether no autograd graph is needed (and none is being traced): the graph-free path applies."""
-        if torch.compiler.is_compiling() or _onednn._in_transform():
-            return False
-        return not _needs_graph(self, x, beta)
-
-    def _grad_g_graph_free(self, x: torch.Tensor, beta, mask) -> torch.Tensor:
-        """:meth:`grad_g_closed` without a graph, in two products with the weights folded
-        (:class:`_Folded`): g ↦ [K | βQ | ξg] (one product for the keys, the β-scaled queries and
-        the memory scores), then [βΣ_C ωQ | Σ_B ωK | ReLU(ξg)] ↦ ∂E/∂g (one product; β, the signs
-        and both energies' sums inside it). The attention sums are written over the K, Q columns
-        of the first product's output, and the scores and their softmax are computed in place."""
-        g = self.activation(x)
-        f = self._folded(beta, g)
-        H, Y, N = self.heads, self.head_dim, g.shape[-2]
-        lead, HY2 = g.shape[:-1], 2 * self.heads * self.head_dim
-        out = f.front(g)                                           # [..., N, 2HY + K]
-        kq = out[..., :HY2].reshape(*lead, 2, H, Y).movedim(-3, 0).transpose(-2, -3).contiguous()
-        K, Qb = kq[0], kq[1]                                       # K and βQ, [..., H, N, Y]: one copy
-        z = out[..., HY2:]
-        if self.hn_kind == "relu":
-            z.relu_()
-        else:
-            z.copy_(torch.softmax(z.mul_(self.beta_hn), -1))
-        if mask is not None:
-            z.mul_(mask.unsqueeze(-1).to(z.dtype))                 # masked tokens: no E^HN term
-        At = Qb @ K.transpose(-1, -2)                              # the scores by query: [..., H, C, B]
-        if mask is None and self.exclude_self:
-            At.diagonal(dim1=-2, dim2=-1).fill_(float("-inf"))
-        else:
-            allowed = self._pair_mask(N, mask, g.device)
-            if allowed is not None:
-                At.masked_fill_(~allowed.transpose(-1, -2), float("-inf"))
-        omega_t = _onednn.softmax_inplace(At, dim=-1)              # ωᵀ: along the last axis (18 % faster)
-        if mask is not None or (self.exclude_self and N == 1):
-            omega_t = omega_t.nan_to_num_(nan=0.0)                 # queries with no admissible key
-        att = out[..., :HY2].view(*lead, 2, H, Y)                  # K, Q consumed: their columns are free
-        att.select(-3, 0).copy_((omega_t.transpose(-1, -2) @ Qb).transpose(-2, -3))  # β Σ_C ω Q (1/β: f.back)
-        att.select(-3, 1).copy_((omega_t @ K).transpose(-2, -3))                     # Σ_B ω K
-        return f.back(out)
-
-    def _folded(self, beta, g: torch.Tensor) -> "_Folded":
-        """The folded weights for states like ``g``, kept until W^K, W^Q, the memories or β change."""
-        b = self.default_beta() if beta is None else beta
-        packed = _onednn.usable(self.Wk, g, (2 * self.heads * self.head_dim + self.memories.shape[0]) * self.dim)
-        key = (None if isinstance(b, torch.Tensor) else float(b), packed, g.dtype, g.device)
-        sources = (self.Wk, self.Wq, self.memories) + ((b,) if isinstance(b, torch.Tensor) else ())
-        rows = max(1, g.numel() // g.shape[-1])
-        return _onednn.cached(self, "folded", sources, lambda: _Folded(self, self._beta(b, g), rows, packed, key),
-                              fits=lambda f: f.key == key and rows <= 2 * f.rows)   # (packing is tuned per batch)
+        return -(att + hn)
 
     def descent_direction(self, x: torch.Tensor, beta=None, mask=None) -> torch.Tensor:
         """∂E/∂g: the ET dynamics are τ dx/dt = −∂E/∂g. The closed form (:meth:`grad_g_closed`,
-        equal to the autodiff :meth:`grad_g` to 2e-15, tested) is 2–3× cheaper per step."""
+        equal to the autodiff :meth:`grad_g`, tested) is cheaper than autodiff of the energy."""
         return self.grad_g_closed(x, beta, mask)
 
     def masked(self, mask: torch.Tensor) -> "MaskedETEnergy":
@@ -333,24 +277,3 @@ def et_block(energy: EnergyTransformerEnergy, x: torch.Tensor, *, alpha: float =
     fn = energy if mask is None else energy.masked(mask)
     return descend(fn, x, beta, method=method, step_size=alpha, steps=steps, tol=0, record=record,
                    trajectory=trajectory)
-
-
-class _Folded:
-    """The ET weights with β and the signs folded in, for the graph-free descent direction: two
-    :class:`~hopfieldkit._onednn.Product` s (packed for oneDNN where that applies),
-
-    - ``front``: g ↦ g [W^K; βW^Q; ξ]ᵀ, the keys, the β-scaled queries and the memory scores;
-    - ``back``: [βΣ_C ωQ | Σ_B ωK | a] ↦ −(W^Kᵀ Σ_C ωQ + W^Qᵀ Σ_B ωK + ξᵀ a) = ∂E/∂g for a = ReLU(ξg)
-      (or softmax(β_HN ξg)), with the 1/β on the keys' block.
-    """
-
-    def __init__(self, energy: EnergyTransformerEnergy, b: torch.Tensor, rows: int, packed: bool, key: tuple):
-        with torch.no_grad():
-            H, Y, D = energy.heads, energy.head_dim, energy.dim
-            bh = b.reshape(H, 1, 1).to(energy.Wk.dtype)
-            M = energy.memories.detach()
-            front = torch.cat([torch.cat([energy.Wk, bh * energy.Wq]).reshape(2 * H * Y, D), M])
-            back = torch.cat([torch.cat([energy.Wk / bh, energy.Wq]).reshape(2 * H * Y, D), M]).neg().t()
-            self.front = _onednn.Product(front, rows, packed)
-            self.back = _onednn.Product(back, rows, packed)
-        self.key, self.rows = key, rows

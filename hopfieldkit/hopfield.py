@@ -1,11 +1,15 @@
 """The continuous modern Hopfield energy of Ramsauer et al. [R], and its low-rank variant for AiT.
 
 Row convention throughout: ``patterns`` is ``[N, d]`` (row i is x_i), states are ``[..., d]``.
+A memory per sample is ``[..., N, d]`` with an optional mask ``[..., N]`` (True = a real pattern;
+the others get zero weight, and N and M below count the real ones only).
 
     E(ξ) = −lse(β, Xᵀξ) + ½ ξᵀξ + β⁻¹ log N + ½ M²,    lse(β, z) = β⁻¹ log Σ_i exp(β z_i),
     M = max_i ‖x_i‖                                                         ([R] Eq. 2)
     update (CCCP):  ξ_new = X softmax(β Xᵀ ξ)                               ([R] Eq. 3, Thm A1)
     ∇E(ξ) = ξ − X softmax(β Xᵀ ξ),   ∇²E(ξ) = I − β X(diag p − ppᵀ)Xᵀ       ([R] Eq. 59)
+
+Since ∇²E ⪯ I, gradient descent with a step η ≤ 2 never raises E (:meth:`HopfieldEnergy.gd_step_limit`).
 """
 from __future__ import annotations
 
@@ -14,82 +18,131 @@ import math
 import torch
 from torch import nn
 
-from . import _onednn
-from ._checks import beta_for, check_beta, checks_enabled, check_finite, check_last_dim, check_like, check_tensor
+from . import _fast
+from ._checks import beta_for, check_beta, check_beta_shape, checks_enabled, check_finite, check_last_dim, check_like, check_tensor
 from .energy import Beta, Energy
-from .lse import lse_rows
 
 
 class HopfieldEnergy(Energy):
     """Continuous modern Hopfield energy ([R] Eq. 2) with its CCCP update.
 
     Args:
-        patterns: ``[N, d]`` stored patterns, one per row. A tensor that requires grad (or an
-            ``nn.Parameter``) stays attached, so gradients reach it through energies and updates.
+        patterns: ``[N, d]`` stored patterns, one per row, or ``[..., N, d]``: one memory per
+            sample (a bag, a set), whose batch shape broadcasts against the states' batch shape.
+            A tensor that requires grad (or an ``nn.Parameter``) stays attached, so gradients
+            reach it through energies and updates.
+        mask: optional bool ``[..., N]``, True = a real pattern. Padded patterns get zero weight
+            in the energy, the update, the gradient and the Hessian; N and M count real patterns.
 
     ``energy(xi, beta)`` takes ``xi`` of shape ``[..., d]`` and β > 0 (a float, or a tensor that
     broadcasts against the batch shape ``[...]``) and returns ``[...]``. The lse is computed with
-    the max subtracted, so β up to 1e4 and pattern norms up to 1e3 stay finite.
+    the max subtracted, so β up to 1e4 and pattern norms up to 1e3 stay finite. Large memories are
+    processed in blocks of patterns without a graph (``hopfieldkit._fast``); the packed copies this
+    keeps are freed with the energy or by :func:`hopfieldkit.clear_caches`.
     """
 
-    def __init__(self, patterns: torch.Tensor):
+    def __init__(self, patterns: torch.Tensor, mask: torch.Tensor | None = None):
         super().__init__()
-        check_tensor("patterns", patterns, ndim=2)
-        if patterns.shape[0] < 1 or patterns.shape[1] < 1:
-            raise ValueError(f"patterns must be [N, d] with N, d >= 1, got {tuple(patterns.shape)}")
+        check_tensor("patterns", patterns, min_dim=2)
+        if patterns.shape[-2] < 1 or patterns.shape[-1] < 1:
+            raise ValueError(f"patterns must be [..., N, d] with N, d >= 1, got {tuple(patterns.shape)}")
         if isinstance(patterns, nn.Parameter) or patterns.requires_grad:
             self._patterns = patterns  # a Parameter registers itself; a graph tensor stays attached
         else:
             self.register_buffer("_patterns", patterns)
+        if mask is not None:
+            if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+                raise TypeError(f"mask must be a bool tensor [..., N] (True = a real pattern), got "
+                                f"{mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__}")
+            if mask.shape != patterns.shape[:-1]:
+                raise ValueError(f"mask must have shape {tuple(patterns.shape[:-1])} (one flag per pattern), "
+                                 f"got {tuple(mask.shape)}")
+            if mask.device != patterns.device:
+                raise ValueError(f"mask is on {mask.device} but patterns are on {patterns.device}")
+            if not bool(mask.any(-1).all()):
+                raise ValueError("mask leaves a sample without any real pattern; every memory needs one")
+        self.register_buffer("mask", mask)
 
     # -- the stored patterns ------------------------------------------------------------------
     @property
     def patterns(self) -> torch.Tensor:
-        """``[N, d]`` stored patterns X (rows)."""
+        """``[N, d]`` (or ``[..., N, d]``) stored patterns X (rows)."""
         return self._patterns
 
     @property
     def num_patterns(self) -> int:
-        return self.patterns.shape[0]
+        """N, padded patterns included (:meth:`counts` gives the real ones per sample)."""
+        return self.patterns.shape[-2]
 
     @property
     def dim(self) -> int:
-        return self.patterns.shape[1]
+        return self.patterns.shape[-1]
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        """The memory's batch shape: ``[]`` for one shared memory."""
+        return self.patterns.shape[:-2]
+
+    def counts(self) -> torch.Tensor | int:
+        """The number of real patterns N, per sample (an int for an unmasked memory)."""
+        return self.num_patterns if self.mask is None else self.mask.sum(-1)
 
     def max_norm(self) -> torch.Tensor:
-        """M = max_i ‖x_i‖."""
-        return self.patterns.norm(dim=-1).max()
+        """M = max_i ‖x_i‖ over the real patterns (per sample for a batched memory)."""
+        return self._max_sq_norm(self.patterns).sqrt()
+
+    def gd_step_limit(self) -> float:
+        """The largest gradient step η for which E never rises: ∇²E ⪯ I, so η ≤ 2."""
+        return 2.0
 
     def _check(self, xi: torch.Tensor, beta: Beta) -> tuple[torch.Tensor, Beta]:
         X = self.patterns
         if not checks_enabled():  # inside descend's loop: inputs were validated once
             return X, beta_for(beta, xi.dim() - 1)
         check_tensor("xi", xi, min_dim=1, finite=False)
-        check_last_dim("xi", xi, X.shape[1])
+        check_last_dim("xi", xi, X.shape[-1])
         check_like("xi", xi, "patterns", X)
         check_finite("xi", xi)
+        batch = xi.shape[:-1]
+        if X.dim() > 2:
+            try:
+                torch.broadcast_shapes(batch, self.batch_shape)
+            except RuntimeError:
+                raise ValueError(f"xi has batch shape {tuple(batch)} but the memory has batch shape "
+                                 f"{tuple(self.batch_shape)} (patterns {tuple(X.shape)}); they must broadcast") from None
+            batch = torch.broadcast_shapes(batch, self.batch_shape)
         beta = check_beta(beta, ref=xi)
+        check_beta_shape(beta, batch)
         return X, beta_for(beta, xi.dim() - 1)
 
     # -- energy and its derivatives -----------------------------------------------------------
     def scores(self, xi: torch.Tensor) -> torch.Tensor:
-        """Similarities Xᵀξ, shape ``[..., N]``."""
-        return xi @ self.patterns.transpose(0, 1)
+        """Similarities Xᵀξ, shape ``[..., N]`` (−inf at padded patterns)."""
+        X = self.patterns
+        s = xi @ X.transpose(-1, -2) if X.dim() == 2 else (X @ xi.unsqueeze(-1)).squeeze(-1)
+        return s if self.mask is None else s.masked_fill(~self.mask, float("-inf"))
 
     def forward(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         X, b = self._check(xi, beta)
-        N = X.shape[0]
-        M2 = self._max_sq_norm(X)
-        lse = lse_rows(xi, X, b, owner=self)          # fused op: oneDNN scores, p kept for backward
-        const = math.log(N) / b + 0.5 * M2
+        lse = _fast.lse(xi, X, b, self.mask, owner=self)
+        if lse is None:
+            lse = torch.logsumexp(b * self.scores(xi), dim=-1, keepdim=True) / b
+        N = self.counts()
+        log_n = math.log(N) if isinstance(N, int) else torch.log(N.to(xi.dtype)).unsqueeze(-1)
+        const = log_n / b + 0.5 * self._max_sq_norm(X).unsqueeze(-1)
         return (-lse + 0.5 * (xi * xi).sum(-1, keepdim=True) + const).squeeze(-1)
 
     def _max_sq_norm(self, X: torch.Tensor) -> torch.Tensor:
-        """M² = max_i ‖x_i‖², kept while X is unchanged and needs no gradient (the energy's
-        constant: recomputing it read all of X on every energy evaluation)."""
+        """M² = max_i ‖x_i‖² over the real patterns, ``[...]`` per sample; kept while X is unchanged
+        and needs no gradient (the energy's constant would otherwise read all of X every call)."""
         def compute():
-            return torch.linalg.vector_norm(X, dim=-1).max() ** 2
-        return _onednn.cached(self, "max_sq_norm", (X,), compute) if _onednn.cacheable(X) else compute()
+            sq = torch.linalg.vector_norm(X, dim=-1).square()
+            if self.mask is not None:
+                sq = sq.masked_fill(~self.mask, 0.0)
+            return sq.amax(-1)
+        if _fast.policy.cacheable(X):
+            return _fast.cached(self, "max_sq_norm", (X,) if self.mask is None else (X, self.mask), compute)
+        return compute()
 
     def weights(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Softmax weights p = softmax(β Xᵀξ), shape ``[..., N]``: how much each pattern is retrieved."""
@@ -100,15 +153,16 @@ class HopfieldEnergy(Energy):
         """softmax(β Xᵀξ) for a checked, broadcast-ready β."""
         return torch.softmax(b * self.scores(xi), dim=-1)
 
-    def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
-        """CCCP step ξ ← X softmax(β Xᵀξ) ([R] Eq. 3); E never increases ([R] Thm A1).
+    def _read(self, p: torch.Tensor) -> torch.Tensor:
+        """Σ_i p_i x_i, ``[..., d]``."""
+        X = self.patterns
+        return p @ X if X.dim() == 2 else (p.unsqueeze(-2) @ X).squeeze(-2)
 
-        Float32 on the CPU without autograd, the step runs through oneDNN with X packed once, block
-        by block (:mod:`hopfieldkit._onednn`; 1.5–2.3× faster than the plain matmul here)."""
+    def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """CCCP step ξ ← X softmax(β Xᵀξ) ([R] Eq. 3); E never increases ([R] Thm A1)."""
         X, b = self._check(xi, beta)
-        if _onednn.usable(X, xi):
-            return _onednn.packed_patterns(self, X, xi).step(b * xi)
-        return self._weights(xi, b) @ X
+        fast = _fast.hopfield_step(xi, X, b, self.mask, owner=self)
+        return fast if fast is not None else self._read(self._weights(xi, b))
 
     def grad(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """∇E(ξ) = ξ − X softmax(β Xᵀξ), so one gradient step of size 1 is one CCCP update."""
@@ -118,7 +172,7 @@ class HopfieldEnergy(Energy):
         """Jacobian of the update, J = β X(diag p − ppᵀ)Xᵀ = β Var_p[x] ([R] Eq. 59), ``[..., d, d]``."""
         X, b = self._check(xi, beta)
         p = self._weights(xi, b)
-        mean = p @ X
+        mean = self._read(p)
         second = (p.unsqueeze(-1) * X).transpose(-1, -2) @ X  # Σ_i p_i x_i x_iᵀ
         bb = b.unsqueeze(-1) if isinstance(b, torch.Tensor) else b
         return bb * (second - mean.unsqueeze(-1) * mean.unsqueeze(-2))
@@ -127,6 +181,12 @@ class HopfieldEnergy(Energy):
         """∇²E(ξ) = I − J(ξ), ``[..., d, d]``."""
         J = self.jacobian(xi, beta)
         return torch.eye(self.dim, dtype=J.dtype, device=J.device) - J
+
+    def sample(self, index) -> "HopfieldEnergy":
+        """The energy of one sample's memory, ``patterns[index]`` (and its mask)."""
+        if self.patterns.dim() == 2:
+            raise ValueError("sample() needs a memory per sample (patterns [..., N, d])")
+        return HopfieldEnergy(self.patterns[index], None if self.mask is None else self.mask[index])
 
 
 class LowRankPriorEnergy(HopfieldEnergy):
@@ -157,6 +217,7 @@ class LowRankPriorEnergy(HopfieldEnergy):
         else:
             self.register_buffer("priors", priors.clone())
         self.f_LT = nn.Linear(rank, dim, bias=bias)
+        self.register_buffer("mask", None)
 
     @property
     def patterns(self) -> torch.Tensor:

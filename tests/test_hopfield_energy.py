@@ -149,3 +149,15 @@ def test_low_rank_prior_energy_is_hopfield_on_upscaled_priors():
     assert torch.allclose(E.patterns, E.f_LT(new))
     with pytest.raises(ValueError, match="priors must have shape"):
         E.set_priors(torch.randn(9, 3, dtype=torch.float64))
+
+
+def test_nested_sums_keep_every_part(gen):
+    """((E + f) + E)(ξ) − 2E(ξ) = f(ξ): a plain-callable part of an inner sum was dropped before."""
+    X = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    E = hk.HopfieldEnergy(X)
+    lam = lambda x, b: (x ** 4).sum(-1)                       # noqa: E731
+    xi = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    for S in ((E + lam) + E, E + (lam + E), hk.SumEnergy(hk.SumEnergy(lam, E), hk.SumEnergy(E))):
+        assert torch.allclose(S(xi, 0.7) - 2 * E(xi, 0.7), lam(xi, 0.7), atol=1e-12)
+        ref = torch.func.grad(lambda y: (2 * E(y, 0.7) + lam(y, 0.7)).sum())(xi)
+        assert torch.allclose(S.grad(xi, 0.7), ref, atol=1e-12)

@@ -5,7 +5,8 @@ import torch
 from torch.func import grad as func_grad, hessian
 
 import hopfieldkit as hk
-from hopfieldkit import _onednn
+from hopfieldkit._fast import cache as _cache
+from hopfieldkit._fast import onednn as _onednn
 
 D64 = torch.float64
 
@@ -159,7 +160,7 @@ def test_plain_calls_pack_each_pattern_matrix_once_and_keep_none_alive(gen, monk
         X1.mul_(2.0)                                           # in place: packed anew, never stale
         assert torch.allclose(hk.lse_similarity(xi, X1, 1.0), plain(xi, X1, 1.0), atol=1e-5)
         assert len(built) == 3
-    n = len(_onednn._shared)
+    n = len(_cache._shared)
     del X1, X2
     gc.collect()
-    assert len(_onednn._shared) == n - 2
+    assert len(_cache._shared) == n - 2

@@ -1,26 +1,20 @@
-"""A CPU fast path for the two products of a Hopfield step, S = ξ Xᵀ and ξ' = P X.
+"""oneDNN products for the CPU: S = ξ Xᵀ and ξ' = P X with X packed once into oneDNN's blocked layout.
 
-On CPUs where MKL's sgemm is slow (measured here, an AMD EPYC: 107–172 GFLOP/s for these shapes),
-oneDNN's linear kernel with the pattern matrix packed once into its blocked layout reaches
-357–417 GFLOP/s, the level of XLA. torch ships the kernel (``torch.ops.mkldnn``) but uses it only
-under torch.compile, so :class:`~hopfieldkit.HopfieldEnergy` (its update) and
-:class:`~hopfieldkit.EnergyTransformerEnergy` (its descent direction) call it directly when they can:
+On CPUs where MKL's sgemm is slow for these shapes, oneDNN's linear kernel on a packed matrix is
+2–3× faster (``benchmarks/peers.py`` measures both; ``benchmarks/results/tuning.md`` keeps the
+measurements behind the constants here). torch ships the kernel (``torch.ops.mkldnn``) but uses
+it only under torch.compile, so the Hopfield energies and the ET descent direction call it
+directly where :mod:`.policy` lets them. It has no derivative: only graph-free paths use it.
 
-- float32 tensors on the CPU, torch built with oneDNN (``torch.backends.mkldnn``), and at least
-  :data:`MIN_PATTERN_ELEMENTS` pattern entries N·d (below, the plain matmul is as fast);
-- no autograd graph needed (grad mode off, or neither ξ nor X requires grad): the kernel has no
-  derivative, so training paths keep the plain matmul;
-- not inside a torch.func transform or torch.compile tracing.
-
-``HOPFIELDKIT_ONEDNN=0`` in the environment turns it off. A test checks it against the plain path.
+:func:`applies` holds the conditions that are about this kernel (float32 on the CPU, sizes at
+which packing pays, kernels that pass a one-time check); :func:`available` the check itself.
+``HOPFIELDKIT_ONEDNN=0`` in the environment turns the kernels off.
 """
 from __future__ import annotations
 
 import os
-import weakref
 
 import torch
-from torch._C import _functorch
 
 _ops = getattr(torch.ops, "mkldnn", None)
 
@@ -55,49 +49,28 @@ def available() -> bool:
     return _works
 
 
-# below this many pattern entries (N·d), per-call overheads eat the gain. Measured, B = 256, step
-# time oneDNN / plain matmul: 0.6–1.2 at 1024×64 (noisy; median of runs ≈ 0.8), 0.7–0.85 at
-# 2048×64, 0.56–0.71 at 4096×64, 0.34 at 16384×256, 0.41 at 65536×512
+# Below this many pattern entries (N·d) per-call overheads eat the gain of packing.
 MIN_PATTERN_ELEMENTS = 1 << 15
-
 
 MIN_ROWS = 8   # fewer states (matrix-vector products): the plain path; packing is tuned per batch size
 
 
-def cacheable(X: torch.Tensor) -> bool:
-    """Whether a value computed from X may be kept: a plain tensor (no transform, no tracing) that
-    needs no gradient here."""
-    if torch.compiler.is_compiling() or _in_transform():   # (functorch-wrapped tensors exist only there)
-        return False
-    return not (torch.is_grad_enabled() and X.requires_grad)
-
-
-def _in_transform() -> bool:
-    """Inside a torch.func transform (grad, vmap, jvp): results computed there belong to it."""
-    return _functorch.peek_interpreter_stack() is not None
-
-
-def usable(X: torch.Tensor, xi: torch.Tensor, elements: int | None = None) -> bool:
-    """Whether the products of ``xi`` [..., d] with ``X`` [N, d] may take the oneDNN path
-    (``elements``: the size of the matrix to pack, when X is only one of its parts)."""
+def applies(X: torch.Tensor, xi: torch.Tensor, elements: int | None = None) -> bool:
+    """Whether the products of ``xi`` [..., d] with ``X`` [N, d] suit the kernel (``elements``: the
+    size of the matrix to pack, when X is only one of its parts). The graph and tracing conditions
+    are :mod:`.policy`'s."""
     if (X.numel() if elements is None else elements) < MIN_PATTERN_ELEMENTS:
         return False
     if xi.numel() < MIN_ROWS * xi.shape[-1]:
         return False
     if X.device.type != "cpu" or X.dtype != torch.float32 or xi.dtype != torch.float32 or xi.device.type != "cpu":
         return False
-    if torch.compiler.is_compiling() or _in_transform():
-        return False
-    if torch.is_grad_enabled() and (xi.requires_grad or X.requires_grad):
-        return False
     return available()
 
 
 # Patterns per block: blocks of about BLOCK_BYTES of scores ([B, chunk] float32; 8192 patterns at
-# B = 256), one block when N is at most twice that. Measured at B = 256, ms per step by chunk:
-# 16384 × 256: 4096 → 14.3, one block → 12.4; 65536 × 512: 4096 → 135, 8192 → 128, 16384 → 126,
-# one 64 MB block → 140; 32768 × 256: 8192 → 34, one 32 MB block → 45 (a buffer that size is
-# mapped fresh, :mod:`._malloc`); 65536 × 128: 4096 → 34, 8192 → 32, one block → 53.
+# B = 256), one block when N is at most twice that: big enough to run at the kernel's speed, small
+# enough that a block's buffer is reused from the heap rather than mapped fresh.
 BLOCK_BYTES = 8 << 20
 CHUNK: int | None = None   # a fixed number of patterns per block instead (tests)
 
@@ -167,8 +140,8 @@ class PackedPatterns:
     log-normaliser ℓ_c = log Σ_j exp(s_cj) = max_j s_cj − log max_j p_cj, and y_c = p_c X_c. Then
     lse(s) = log Σ_c exp(ℓ_c) and softmax(s) X = Σ_c exp(ℓ_c − lse) y_c, accumulated block by block
     (a streaming softmax, as in flash attention): the whole [B, N] score matrix is never held, and
-    each block's buffer is freed before the next is made, so the allocator reuses it (fresh 4 MB
-    buffers cost page faults: 25 % of the step time, measured at N × d = 16384 × 256).
+    each block's buffer is freed before the next is made, so the allocator reuses it instead of
+    faulting in fresh pages.
     """
 
     def __init__(self, X: torch.Tensor, batch: int, chunk: int | None = None):
@@ -202,8 +175,8 @@ class PackedPatterns:
         """log Σ_i exp(q x_i), shape [..., 1]; with ``keep``, also the blocks' softmax weights, as
         a :class:`Kept` for :meth:`weighted_sum` (the backward pass of the lse). Their buffers come
         from a pool that :meth:`release` refills, so repeated forward/backward passes reuse memory
-        instead of faulting in fresh pages (measured: 57k page faults, 85–240 ms of system time
-        per step at 65536 × 512, more than the products themselves)."""
+        instead of faulting in fresh pages (the pool holds one set: the memory of one p; see
+        :func:`hopfieldkit.clear_caches`)."""
         total, kept = None, Kept(self._take(q) if keep else None)
         for i, blk in enumerate(self.blocks):
             p, ell = self._block_softmax(blk, q, kept.buffers[i] if keep else None)
@@ -257,39 +230,3 @@ def _merge(acc, lse, y, ell):
     new = torch.logaddexp(lse, ell)
     acc.mul_(torch.exp(lse - new)).addcmul_(y, torch.exp(ell - new))
     return acc, new
-
-
-_shared: dict = {}   # (name, id) → (key, packed, weak references to the sources): cached(None, ...)
-
-
-def packed_patterns(owner: object | None, X: torch.Tensor, xi: torch.Tensor) -> PackedPatterns:
-    """X packed for states like ``xi`` [..., d], cached in ``owner``; packed anew when the batch
-    grows past twice the one it was packed for (oneDNN's layout is chosen per batch size: 9 %
-    slower at B = 256 when packed for B = 1, measured at 65536 × 512)."""
-    rows = max(1, xi.numel() // X.shape[1])
-    return cached(owner, "patterns", (X,), lambda: PackedPatterns(X, rows), fits=lambda p: rows <= 2 * p.batch)
-
-
-def cached(owner: object | None, name: str, sources: tuple, build, fits=None):
-    """``build()`` (a packed matrix), kept in ``owner`` under ``name`` until one of the ``sources``
-    tensors is replaced or written in place (or ``fits(value)`` is False). The sources are kept alive with it, so their ids
-    cannot be reused by fresh tensors (a fresh f_LT(γ) every call is never served a stale copy).
-
-    ``owner=None`` (plain function calls): module-wide entries, one per name and first source, that
-    hold the sources only weakly; an entry is dropped when its source is freed, so no user tensor
-    is kept alive by it."""
-    key = tuple((id(t), t._version) for t in sources)
-    if owner is None:
-        slot = (name, key[0][0])          # one entry per name and live source: energies that sum
-        hit = _shared.get(slot)           # two lse_similarity terms do not evict each other
-        if hit is None or hit[0] != key or any(r() is None for r in hit[2]) or (fits and not fits(hit[1])):
-            def drop(_ref, slot=slot, key=key):
-                if _shared.get(slot, (None,))[0] == key:
-                    _shared.pop(slot, None)
-            hit = _shared[slot] = (key, build(), tuple(weakref.ref(t, drop) for t in sources))
-        return hit[1]
-    store = owner.__dict__.setdefault("_packed_cache", {})   # name → (key, packed, sources)
-    hit = store.get(name)
-    if hit is None or hit[0] != key or (fits and not fits(hit[1])):
-        hit = store[name] = (key, build(), sources)
-    return hit[1]

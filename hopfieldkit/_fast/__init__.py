@@ -1,0 +1,55 @@
+"""hopfieldkit's fast paths, apart from the equations they compute.
+
+The energy files hold the math as plain torch expressions; where a faster way to the same numbers
+exists, they call one function from here, which returns the result, or ``None`` when no fast path
+applies (then the plain expression runs). Each fast path is tested equal to its plain expression.
+
+- :mod:`.policy`: every decision of when a fast path applies (graph needed, tracing, sizes).
+- :mod:`.onednn`: packed oneDNN products on the CPU (float32).
+- :mod:`.stream`: products over blocks of patterns with a running softmax (any dtype and device).
+- :mod:`.lse_op`: lse(β, Xᵀξ) as an autograd op with a one-product backward.
+- :mod:`.et_folded`: the Energy Transformer's descent direction with β and signs folded into the weights.
+- :mod:`.cache`: values kept between calls, verified against their sources, :func:`clear_caches`.
+- :mod:`.malloc`: :func:`retain_freed_memory`, an opt-in allocator setting for the CPU.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import cache, et_folded, lse_op, malloc, onednn, policy, stream
+from .cache import cached, clear_caches
+from .malloc import retain_freed_memory
+
+__all__ = ["lse", "hopfield_step", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
+
+
+def lse(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
+        owner: object | None = None) -> torch.Tensor | None:
+    """lse(β, Xᵀξ) as ``[..., 1]`` for states ``xi`` [..., d], patterns ``X`` [..., N, d] and a
+    broadcast-ready β, or None where only the plain expression applies."""
+    route = policy.hopfield_route(X, xi, b, mask)
+    if route == "stream":
+        return stream.lse_and_step(b * xi, X, mask, step=False)[0] / b
+    if not policy.lse_op(xi, X, b, mask):
+        return None
+    if not policy.no_graph(xi, X):
+        return lse_op.LseSimilarity.apply(xi, X, b, owner)
+    return lse_op.forward(xi, X, b, owner, keep=False)[0]
+
+
+def hopfield_step(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
+                  owner: object | None = None) -> torch.Tensor | None:
+    """softmax(β Xξ)ᵀX ``[..., d]`` (one CCCP update), or None where only the plain expression applies."""
+    route = policy.hopfield_route(X, xi, b, mask)
+    if route == "onednn":
+        return lse_op.packed_patterns(owner, X, xi).step(b * xi)
+    if route == "stream":
+        return stream.lse_and_step(b * xi, X, mask, step=True)[1]
+    return None
+
+
+def et_direction(energy, x: torch.Tensor, beta, mask: torch.Tensor | None) -> torch.Tensor | None:
+    """∂E/∂g of the Energy Transformer energy in its folded form, or None where a graph is needed."""
+    if not policy.et_graph_free(energy, x, beta):
+        return None
+    return et_folded.direction(energy, x, beta, mask)
