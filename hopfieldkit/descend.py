@@ -1,48 +1,65 @@
-"""Energy descent: ``descend(energy, xi, beta) -> Descent``.
+"""Energy descent: ``descend(energy, xi, beta) -> Descent``, the one entry point.
 
 Methods (``method=``):
 
 - ``"update"``: iterate the energy's closed-form fixed-point map, ξ ← update(ξ) (CCCP for the
   Hopfield energy: E never increases, [R] Thm A1).
 - ``"gd"``: ξ ← ξ − η d(ξ), with d the energy's ``descent_direction`` (∂E/∂ξ by torch.func
-  autodiff; ∂E/∂g for Lagrangian energies). Monotone for η below 2/L (L = Lipschitz constant of
-  the gradient; η ≤ 2 for the Hopfield energy, whose Hessian is ⪯ I).
-- ``"armijo"``: gradient descent with per-state backtracking: a step is taken only if
-  E(ξ − t d) ≤ E(ξ) − c t ⟨∇E, d⟩ + ε_E, so every accepted step lowers the energy (in exact
-  arithmetic; ε_E = 64 ulps of |E| is the rounding floor below which no computed energy can
-  tell a decrease, e.g. near convergence in float32); a state whose step shrinks below
-  resolution stays where it is.
+  autodiff; ∂E/∂g for Lagrangian energies). Monotone for η ≤ 2/L (L bounds the Hessian's largest
+  eigenvalue); an energy that knows its L (``gd_step_limit()``: 2 for the Hopfield energy, whose
+  Hessian is ⪯ I) makes a larger η warn.
+- ``"armijo"``: gradient descent with a per-state backtracking line search (:mod:`._methods`): a
+  step is taken only if it lowers the energy by the Armijo condition, or, where the two energies
+  differ by less than the energy's rounding resolution, if the gradient at the new state shows a
+  decrease (the approximate Wolfe condition of Hager and Zhang). The resolution is measured at the
+  start, so a constant added to an energy changes neither the steps taken nor the end points.
 - ``"ode"``: continuous time τ dξ/dt = −d(ξ), integrated with an adaptive Dormand–Prince 5(4)
-  solver written in torch (stays on the device, differentiable); a step that raises any energy is
-  rejected and retried with half the step, so the recorded energies are non-increasing.
+  solver written in torch (stays on the device, differentiable). Each state has its own step size
+  and time: a step that fails the error test or raises that state's energy (tested as above) is
+  retried with a smaller step for that state alone.
 - ``"auto"``: ``"update"`` when the energy has a closed-form update, else ``"armijo"``.
 
 A batch of states ``[..., *event]`` descends together; each state converges on its own (its
-residual, ‖update(ξ) − ξ‖ or ‖d(ξ)‖, at most ``tol·max(1, ‖ξ‖)``) and is then frozen; the loop ends
-early when all have converged. With ``record=False`` no energy is computed inside the loop for
-``update``/``gd`` and the all-converged test (a host sync) runs only every ``check_every`` steps;
-``tol=0`` removes it entirely. Gradients flow through the unrolled steps (use it inside models).
+residual, ‖update(ξ) − ξ‖ or ‖d(ξ)‖, at most ``tol·max(1, ‖ξ‖)``) and is then frozen; the loop
+ends early when every state has converged or diverged. A state *diverges* when its state, residual
+or energy stops being finite, or its energy falls to −∞ (unbounded below): it is frozen at its last
+finite value, flagged in ``Descent.diverged`` and never counted as converged.
+
+States need not be independent: an energy may close over one memory per sample (``[B, N, d]``).
+descend validates the energy on the whole batch, with no extra evaluation where it can: with
+``record=False``, ``update`` and ``gd`` check the first output of the update or gradient instead.
+Gradients flow through the unrolled steps (use it inside models).
 
 Speed: for a plain callable, whether its gradient must stay differentiable (ξ, β or a tensor it
-closes over requires grad) is decided once per call from one evaluation on one state; if not, each
-step takes one ``torch.autograd.grad`` call. On CPU states, freed buffers are kept in the process
-for reuse (:mod:`hopfieldkit._malloc`; ``HOPFIELDKIT_MALLOPT=0`` opts out). Energies built on
+closes over requires grad) is decided once per call, on the first step (:mod:`hopfieldkit._fast`);
+if not, each step takes one graph-free ``torch.autograd.grad`` call. Energies built on
 :func:`~hopfieldkit.lse_similarity` get its fused forward and one-product backward.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch._C._functorch import is_functorch_wrapped_tensor
 
-from . import _malloc
-from ._checks import check_beta, check_choice, check_positive, check_tensor, checks_enabled, unchecked
-from .energy import Beta, Energy, EnergyFn, _autodiff, event_dims_of, has_update, needs_graph_probe
+from ._checks import check_beta, check_choice, check_positive, check_tensor, unchecked
+from .energy import EnergyFn, event_dims_of, has_update
 
 METHODS = ("auto", "update", "gd", "armijo", "ode")
-_DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
+DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+# options= keys each method takes, with their defaults
+OPTIONS = {
+    "update": {},
+    "gd": {},
+    "armijo": {"c": 1e-4, "shrink": 0.5, "max_backtracks": 40},
+    "ode": {"rtol": None, "atol": None, "t_max": float("inf"), "max_rejects": 50},
+}
+
+
+class StepSizeWarning(UserWarning):
+    """``gd`` was asked for a step size above the limit the energy guarantees descent for."""
 
 
 @dataclass
@@ -54,19 +71,25 @@ class Descent:
         energies: ``[steps + 1, ...]`` energy of every state after each step (row 0: the start);
             ``None`` with ``record=False``.
         trajectory: ``[steps + 1, ..., *event]`` states after each step, with ``trajectory=True``.
-        converged: ``[...]`` bool mask, residual ≤ tol.
+        converged: ``[...]`` bool, residual ≤ tol·max(1, ‖ξ‖) (never for a diverged state).
+        diverged: ``[...]`` bool, the state, its residual or its energy stopped being finite, or
+            the energy fell to −∞; such a state is frozen at its last finite value.
         steps: number of steps taken (loop iterations).
-        state_steps: ``[...]`` steps each state took before it converged (or ``steps``).
+        state_steps: ``[...]`` steps each state took before it converged, diverged or stopped.
         residual: ``[...]`` final residual norm (‖update(ξ) − ξ‖, or ‖d(ξ)‖ for gradient methods).
         method: the method that ran.
-        times: for ``"ode"``, the time after each accepted step, ``[steps + 1]``.
+        times: for ``"ode"``, each state's time after each step, ``[steps + 1, ...]``.
         message: why the loop stopped.
+        info: per method: ``"armijo"``: ``step_size``, ``stalled``, ``energy_evaluations``,
+            ``energy_resolution``; ``"ode"``: ``step_size``, ``underflow``, ``rejected``,
+            ``energy_resolution``.
     """
 
     xi: torch.Tensor
     energies: torch.Tensor | None
     trajectory: torch.Tensor | None
     converged: torch.Tensor
+    diverged: torch.Tensor
     steps: int
     state_steps: torch.Tensor
     residual: torch.Tensor
@@ -82,10 +105,12 @@ class Descent:
 
     @property
     def success(self) -> bool:
+        """Every state converged."""
         return bool(self.converged.all())
 
     def monotone(self, rtol: float | None = None, atol: float | None = None) -> bool:
-        """True when no recorded energy rose: E[t+1] ≤ E[t] + atol + rtol·|E[t]| for all t, states.
+        """True when no recorded energy rose: E[t+1] ≤ E[t] + atol + rtol·|E[t]| (+ the energy's
+        measured rounding resolution, where the method measured it) for all t and states.
 
         Default rtol = atol = 1000·eps of the dtype (2e-13 in float64, 1e-4 in float32): energies
         are sums of terms larger than E itself, so rounding moves them by more than an ulp of E.
@@ -96,8 +121,11 @@ class Descent:
         eps = torch.finfo(e.dtype).eps
         rtol = 1e3 * eps if rtol is None else rtol
         atol = 1e3 * eps if atol is None else atol
-        rise = e[1:] - e[:-1]
-        return bool((rise <= atol + rtol * e[:-1].abs()).all())
+        slack = atol + rtol * e[:-1].abs()
+        res = self.info.get("energy_resolution")
+        if res is not None:
+            slack = slack + res.detach()
+        return bool((e[1:] - e[:-1] <= slack).all())
 
     def plot(self, ax=None, max_curves: int = 64):
         """Energy against step (time for ``"ode"``), one curve per state (at most ``max_curves``)."""
@@ -106,8 +134,12 @@ class Descent:
         import matplotlib.pyplot as plt
 
         ax = ax or plt.subplots(figsize=(5, 3.2))[1]
-        e = self.energies.detach().reshape(self.energies.shape[0], -1)[:, :max_curves].cpu()
-        x = self.times.cpu() if self.times is not None else torch.arange(e.shape[0])
+        rows = self.energies.shape[0]
+        e = self.energies.detach().reshape(rows, -1)[:, :max_curves].cpu()
+        if self.times is not None:
+            x = self.times.detach().reshape(rows, -1)[:, :max_curves].cpu()
+        else:
+            x = torch.arange(rows).unsqueeze(-1).expand_as(e)
         ax.plot(x.numpy(), e.numpy(), color="tab:blue", alpha=0.5, lw=1)
         ax.set_xlabel("time" if self.times is not None else "step")
         ax.set_ylabel("energy")
@@ -116,69 +148,17 @@ class Descent:
 
     def __repr__(self) -> str:
         e = "-" if self.energies is None else f"{float(self.energies[-1].detach().mean()):.6g} (mean)"
+        div = int(self.diverged.sum())
         return (f"Descent(method={self.method!r}, steps={self.steps}, converged="
-                f"{int(self.converged.sum())}/{self.converged.numel()}, final energy={e}, "
-                f"message={self.message!r})")
-
-
-def _norm(t: torch.Tensor, event_dims: int) -> torch.Tensor:
-    return t.flatten(t.dim() - event_dims).norm(dim=-1) if event_dims > 1 else t.norm(dim=-1)
-
-
-def _expand(mask: torch.Tensor, event_dims: int) -> torch.Tensor:
-    return mask.reshape(mask.shape + (1,) * event_dims)
-
-
-def _call_energy(energy: EnergyFn, xi: torch.Tensor, beta: Beta, batch_shape: torch.Size) -> torch.Tensor:
-    """First, checked call: a failure inside the user's energy becomes a clear error."""
-    try:
-        e = energy(xi, beta)
-    except (ValueError, TypeError):
-        raise
-    except Exception as exc:  # torch errors from a user callable
-        raise ValueError(
-            f"energy(xi, beta) failed for xi of shape {tuple(xi.shape)}, dtype {xi.dtype}, "
-            f"device {xi.device}: {exc}") from exc
-    if not isinstance(e, torch.Tensor):
-        raise TypeError(f"energy must return a torch.Tensor, got {type(e).__name__}")
-    if e.shape != batch_shape:
-        raise ValueError(
-            f"energy returned shape {tuple(e.shape)} for xi of shape {tuple(xi.shape)}; expected one "
-            f"energy per state, shape {tuple(batch_shape)} (set energy.event_dims if a state has "
-            f"more than one axis)")
-    if checks_enabled() and not bool(torch.isfinite(e).all()):
-        raise ValueError("energy is not finite at the initial states xi (check xi, beta and the patterns)")
-    return e
-
-
-def _first_state(xi: torch.Tensor, beta: Beta, event_dims: int) -> tuple[torch.Tensor, Beta]:
-    """The first state of the batch (batch axes kept, of size 1) and its β."""
-    one = xi[(slice(0, 1),) * (xi.dim() - event_dims)]
-    b1 = beta[(slice(0, 1),) * beta.dim()] if isinstance(beta, torch.Tensor) and beta.dim() else beta
-    return one, b1
-
-
-def _grad_fns(energy: EnergyFn, xi: torch.Tensor, beta: Beta, event_dims: int):
-    """(∂E/∂ξ, descent direction); the second is None unless the energy overrides it.
-
-    For a plain callable, whether its gradients must stay differentiable is decided once here,
-    by one run on a single state (:func:`needs_graph_probe`), not on every step."""
-    if isinstance(energy, Energy):
-        g = energy.grad
-    else:
-        one, b1 = _first_state(xi, beta, event_dims)
-        needs = is_functorch_wrapped_tensor(xi) or needs_graph_probe(energy, one, b1)
-        g = lambda x, b: _autodiff(energy, x, b, needs)  # noqa: E731
-    own = getattr(type(energy), "descent_direction", None)
-    if own is not None and own is not Energy.descent_direction:
-        return g, energy.descent_direction
-    return g, None
+                f"{int(self.converged.sum())}/{self.converged.numel()}"
+                + (f", diverged={div}" if div else "")
+                + f", final energy={e}, message={self.message!r})")
 
 
 def descend(
     energy: EnergyFn,
     xi: torch.Tensor,
-    beta: Beta,
+    beta,
     *,
     method: str = "auto",
     steps: int = 100,
@@ -186,7 +166,7 @@ def descend(
     tol: float | None = None,
     record: bool = True,
     trajectory: bool = False,
-    tau: float = 1.0,
+    tau: float | None = None,
     check_every: int | None = None,
     progress: bool = False,
     options: dict[str, float] | None = None,
@@ -199,19 +179,23 @@ def descend(
         beta: inverse temperature β > 0 (float, or a tensor broadcasting over the batch); ``None``
             passes through to energies that have a default (e.g. the ET energy's 1/√Y).
         method: ``"auto" | "update" | "gd" | "armijo" | "ode"`` (module docstring).
-        steps: maximum number of steps (accepted steps for ``"ode"``).
-        step_size: η for ``"gd"`` (default 0.1); first and largest trial step for ``"armijo"``
-            (default 1.0); initial dt for ``"ode"`` (default 0.1).
+        steps: maximum number of steps.
+        step_size: ``"gd"``: η (default 0.1); ``"armijo"``: first and largest trial step
+            (default 1.0); ``"ode"``: initial dt (default 0.1). Not for ``"update"``.
         tol: convergence tolerance on the residual, relative to max(1, ‖ξ‖); default 1e-5 in
             float32, 1e-10 in float64. ``0`` disables early stopping.
         record: keep the energy after every step (``energies``).
         trajectory: also keep every state (memory grows with steps × batch × state size).
-        tau: time constant of ``"ode"`` (τ dξ/dt = −d).
+        tau: time constant of ``"ode"`` (τ dξ/dt = −d; default 1). Only for ``"ode"``.
         check_every: steps between all-converged tests (host syncs); default 1 with
             ``record=True``, 16 without.
         progress: show a tqdm progress bar.
         options: ``"armijo"``: ``c`` (1e-4), ``shrink`` (0.5), ``max_backtracks`` (40);
-            ``"ode"``: ``rtol`` (1e-6), ``atol`` (1e-8), ``t_max`` (inf).
+            ``"ode"``: ``rtol`` (default 10·tol) and ``atol`` (default tol/10), so the solver's
+            error control lets the residual reach tol; ``t_max`` (inf), ``max_rejects`` (50
+            rejected tries in a row before a state's step counts as underflowed).
+
+    An option that the chosen method does not take is an error, for every method.
     """
     if not callable(energy):
         raise TypeError(f"energy must be callable as energy(xi, beta), got {type(energy).__name__}")
@@ -219,295 +203,83 @@ def descend(
     check_tensor("xi", xi, min_dim=event_dims)
     if beta is not None:  # None: the energy's own default (e.g. the ET energy's 1/√Y)
         beta = check_beta(beta, ref=xi)
-    method = check_choice("method", method, METHODS)
+    check_choice("method", method, METHODS)
     check_positive("steps", steps, allow_zero=True, integer=True)
-    if step_size is not None:
-        check_positive("step_size", step_size)
+    for name, v in (("step_size", step_size), ("tau", tau)):
+        if v is not None:
+            check_positive(name, v)
     if tol is not None:
         check_positive("tol", tol, allow_zero=True)
-    check_positive("tau", tau)
     if check_every is not None:
         check_positive("check_every", check_every, integer=True)
-    options = dict(options or {})
-    if xi.device.type == "cpu":
-        _malloc.retain_freed_memory()   # freed buffers stay for reuse: no page faults per step
+    for name, v in (("record", record), ("trajectory", trajectory), ("progress", progress)):
+        if not isinstance(v, bool):
+            raise TypeError(f"{name} must be True or False, got {v!r}")
 
+    chosen = method
     if method == "auto":
         method = "update" if has_update(energy) else "armijo"
     if method == "update" and not has_update(energy):
         raise ValueError(f"method='update' needs an energy with a closed-form update; "
                          f"{type(energy).__name__} has none (use 'armijo', 'gd' or 'ode')")
-    batch_shape = xi.shape[: xi.dim() - event_dims]
-    if record or method in ("armijo", "ode"):
-        e0 = _call_energy(energy, xi, beta, batch_shape)
-    elif method == "update":  # the energy is never evaluated: the first update's output is checked
-        e0 = None
-    else:  # validate the energy on one state only: record=False runs pay no extra evaluation
-        one, b1 = _first_state(xi, beta, event_dims)
-        _call_energy(energy, one, b1, one.shape[: one.dim() - event_dims])
-        e0 = None
+    opts = _method_options(method, chosen, options, step_size, tau)
     if tol is None:
-        tol = _DEFAULT_TOL.get(xi.dtype, 1e-3)
+        tol = DEFAULT_TOL.get(xi.dtype, 1e-3)
     if check_every is None:
         check_every = 1 if record else 16
+    if method == "gd":
+        _warn_unstable_step(energy, 0.1 if step_size is None else step_size)
 
-    run = {"update": _run_update, "gd": _run_gd, "armijo": _run_armijo, "ode": _run_ode}[method]
+    from . import _methods
+
+    batch_shape = xi.shape[: xi.dim() - event_dims]
+    e0 = None
+    if record or method in ("armijo", "ode"):
+        e0 = _methods.call_energy(energy, xi, beta, batch_shape)
+    run = {"update": _methods.run_update, "gd": _methods.run_gd,
+           "armijo": _methods.run_armijo, "ode": _methods.run_ode}[method]
     with unchecked():
         return run(energy, xi, beta, e0, steps=steps, step_size=step_size, tol=tol, record=record,
-                   keep_traj=trajectory, tau=tau, check_every=check_every, progress=progress,
-                   event_dims=event_dims, options=options)
+                   keep_traj=trajectory, tau=1.0 if tau is None else float(tau), check_every=check_every,
+                   progress=progress, event_dims=event_dims, options=opts)
 
 
-# ----------------------------------------------------------------------------------------------
-# Shared loop bookkeeping
-# ----------------------------------------------------------------------------------------------
-class _Log:
-    def __init__(self, xi, e0, record, keep_traj, event_dims, tol, steps, progress, check_every):
-        self.record, self.keep_traj, self.event_dims = record, keep_traj, event_dims
-        self.energies = [e0] if record else None
-        self.traj = [xi] if keep_traj else None
-        self.tol, self.check_every = tol, check_every
-        batch = xi.shape[: xi.dim() - event_dims]
-        self.converged = torch.zeros(batch, dtype=torch.bool, device=xi.device)
-        self.state_steps = torch.zeros(batch, dtype=torch.long, device=xi.device)
-        self.residual = torch.full(batch, float("inf"), dtype=xi.dtype, device=xi.device)
-        self.bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=steps, desc="descend", leave=False)
-
-    def done(self, x: torch.Tensor, residual: torch.Tensor, step: int) -> bool:
-        """Record the residual; returns True when every state has converged (tested every k steps)."""
-        self.residual = torch.where(self.converged, self.residual, residual.detach())
-        self.state_steps = torch.where(self.converged, self.state_steps, self.state_steps + 1)
-        if self.tol > 0:
-            scale = _norm(x.detach(), self.event_dims).clamp_min(1.0)
-            self.converged = self.converged | (residual.detach() <= self.tol * scale)
-        if self.bar is not None:
-            self.bar.update(1)
-        if self.tol > 0 and step % self.check_every == 0:
-            return bool(self.converged.all())
-        return False
-
-    def push(self, x: torch.Tensor, e: torch.Tensor | None) -> None:
-        if self.record:
-            self.energies.append(e)
-        if self.keep_traj:
-            self.traj.append(x)
-
-    def result(self, x, method, steps, message, times=None, info=None) -> Descent:
-        if self.bar is not None:
-            self.bar.close()
-        return Descent(
-            xi=x,
-            energies=torch.stack(self.energies) if self.record else None,
-            trajectory=torch.stack(self.traj) if self.keep_traj else None,
-            converged=self.converged,
-            steps=steps,
-            state_steps=self.state_steps,
-            residual=self.residual,
-            method=method,
-            times=times,
-            message=message,
-            info=info or {},
-        )
-
-
-def _freeze(x_new: torch.Tensor, x: torch.Tensor, frozen: torch.Tensor, event_dims: int) -> torch.Tensor:
-    return torch.where(_expand(frozen, event_dims), x, x_new)
-
-
-# ----------------------------------------------------------------------------------------------
-# update / gd
-# ----------------------------------------------------------------------------------------------
-def _run_fixed_map(step_fn, energy, xi, beta, e0, *, method, steps, tol, record, keep_traj,
-                   check_every, progress, event_dims) -> Descent:
-    log = _Log(xi, e0, record, keep_traj, event_dims, tol, steps, progress, check_every)
-    x, taken, message = xi, 0, f"reached steps={steps}"
-    if tol == 0 and not record and not keep_traj and log.bar is None:
-        # lean path (no convergence test, nothing recorded): the bare map, residual at the end
-        for _ in range(steps - 1):
-            x = step_fn(x, False)[0]
-        if steps:
-            x, log.residual = step_fn(x, True)
-            log.state_steps += steps
-        return log.result(x, method, steps, message)
-    for t in range(1, steps + 1):
-        x_new, residual = step_fn(x, True)
-        x = _freeze(x_new, x, log.converged, event_dims)
-        taken = t
-        log.push(x, energy(x, beta) if record else None)
-        if log.done(x, residual, t):
-            message = "all states converged"
-            break
-    return log.result(x, method, taken, message)
-
-
-def _run_update(energy, xi, beta, e0, *, step_size, tau, options, **kw) -> Descent:
-    ed = kw["event_dims"]
-    first = [True]
-
-    def step(x, residual):
-        new = energy.update(x, beta)
-        if first[0]:
-            first[0] = False
-            if not isinstance(new, torch.Tensor) or new.shape != x.shape or new.dtype != x.dtype:
-                got = (f"shape {tuple(new.shape)}, dtype {new.dtype}" if isinstance(new, torch.Tensor)
-                       else type(new).__name__)
-                raise ValueError(f"{type(energy).__name__}.update(xi, beta) must return a tensor like xi "
-                                 f"(shape {tuple(x.shape)}, dtype {x.dtype}); got {got}")
-        return new, (_norm(new - x, ed).detach() if residual else None)
-
-    return _run_fixed_map(step, energy, xi, beta, e0, method="update", **kw)
-
-
-def _run_gd(energy, xi, beta, e0, *, step_size, tau, options, **kw) -> Descent:
-    ed = kw["event_dims"]
-    eta = 0.1 if step_size is None else step_size
-    g_fn, d_fn = _grad_fns(energy, xi, beta, ed)
-    d_fn = d_fn or g_fn
-
-    def step(x, residual):
-        d = d_fn(x, beta)
-        return torch.add(x, d, alpha=-eta), (_norm(d, ed).detach() if residual else None)  # no η·d temporary
-
-    return _run_fixed_map(step, energy, xi, beta, e0, method="gd", **kw)
-
-
-# ----------------------------------------------------------------------------------------------
-# armijo
-# ----------------------------------------------------------------------------------------------
-def _run_armijo(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_traj, tau,
-                check_every, progress, event_dims, options) -> Descent:
-    c = float(options.pop("c", 1e-4))
-    shrink = float(options.pop("shrink", 0.5))
-    max_bt = int(options.pop("max_backtracks", 40))
-    if options:
-        raise ValueError(f"unknown options for method='armijo': {sorted(options)}")
-    if not (0 < c < 1 and 0 < shrink < 1 and max_bt >= 1):
-        raise ValueError("armijo options need 0 < c < 1, 0 < shrink < 1, max_backtracks >= 1")
-    t_max = 1.0 if step_size is None else float(step_size)
-    g_fn, d_fn = _grad_fns(energy, xi, beta, event_dims)
-
-    log = _Log(xi, e0, record, keep_traj, event_dims, tol, steps, progress, check_every)
-    x, e = xi, e0
-    ulp = 64 * torch.finfo(xi.dtype).eps
-    t_state = torch.full(e0.shape, t_max, dtype=xi.dtype, device=xi.device)
-    stalled = torch.zeros_like(log.converged)
-    taken, message, backtracks = 0, f"reached steps={steps}", 0
-    for it in range(1, steps + 1):
-        g = g_fn(x, beta)
-        if d_fn is None:
-            d = g
-            slope = (g * g).flatten(g.dim() - event_dims).sum(-1)
-            residual = slope.sqrt()
+def _method_options(method: str, chosen: str, options, step_size, tau) -> dict:
+    """The options of ``method`` with defaults filled in; anything it does not take is an error."""
+    via = f"method={method!r}" + (f" (chosen by method={chosen!r})" if chosen != method else "")
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options must be a dict, got {type(options).__name__}")
+    given = dict(options or {})
+    unknown = sorted(set(given) - set(OPTIONS[method]))
+    if unknown:
+        takes = sorted(OPTIONS[method]) or "none"
+        raise ValueError(f"options {unknown} do not apply to {via}; it takes {takes}")
+    if step_size is not None and method == "update":
+        raise ValueError(f"step_size does not apply to {via} (the closed-form update has no step)")
+    if tau is not None and method != "ode":
+        raise ValueError(f"tau does not apply to {via}; it is the time constant of method='ode'")
+    out = {**OPTIONS[method], **given}
+    for k, v in given.items():
+        if k == "max_rejects":
+            check_positive(f"options['{k}']", v, integer=True)
+        elif k == "t_max":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise ValueError(f"options['t_max'] must be a positive number, got {v!r}")
         else:
-            d = d_fn(x, beta)
-            slope = (g * d).flatten(g.dim() - event_dims).sum(-1)
-            residual = _norm(d, event_dims)
-        active = ~(log.converged | stalled)
-        floor = ulp * e.detach().abs()
-        t_try = torch.clamp(t_state * 2.0, max=t_max)
-        accepted = torch.zeros_like(active)
-        x_next, e_next = x, e
-        for _ in range(max_bt):
-            cand = x - _expand(t_try, event_dims) * d
-            e_c = energy(cand, beta)
-            ok = active & ~accepted & torch.isfinite(e_c) & (e_c <= e - c * t_try * slope + floor)
-            x_next = torch.where(_expand(ok, event_dims), cand, x_next)
-            e_next = torch.where(ok, e_c, e_next)
-            t_state = torch.where(ok, t_try, t_state)
-            accepted = accepted | ok
-            pending = active & ~accepted
-            backtracks += 1
-            if not bool(pending.any()):
-                break
-            t_try = torch.where(pending, t_try * shrink, t_try)
-        stalled = stalled | (active & ~accepted)
-        x, e = x_next, e_next
-        taken = it
-        log.push(x, e if record else None)
-        finished = log.done(x, residual, it)
-        if finished:
-            message = "all states converged"
-            break
-        if bool((log.converged | stalled).all()):
-            message = "no further decrease possible (step below resolution) for the remaining states"
-            break
-    return log.result(x, "armijo", taken, message,
-                      info={"step_size": t_state, "stalled": stalled, "energy_evaluations": backtracks})
+            check_positive(f"options['{k}']", v)
+    if method == "armijo" and not (0 < out["c"] < 0.5 and 0 < out["shrink"] < 1 and out["max_backtracks"] >= 1):
+        raise ValueError("armijo options need 0 < c < 0.5, 0 < shrink < 1, max_backtracks >= 1; got "
+                         f"c={out['c']}, shrink={out['shrink']}, max_backtracks={out['max_backtracks']}")
+    if method == "armijo":
+        out["max_backtracks"] = int(out["max_backtracks"])
+    return out
 
 
-# ----------------------------------------------------------------------------------------------
-# ode: adaptive Dormand–Prince 5(4)
-# ----------------------------------------------------------------------------------------------
-_DP_A = (
-    (),
-    (1 / 5,),
-    (3 / 40, 9 / 40),
-    (44 / 45, -56 / 15, 32 / 9),
-    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
-    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
-    (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84),
-)
-_DP_B5 = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0)
-_DP_B4 = (5179 / 57600, 0.0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40)
-
-
-def _run_ode(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_traj, tau,
-             check_every, progress, event_dims, options) -> Descent:
-    rtol = float(options.pop("rtol", 1e-6))
-    atol = float(options.pop("atol", 1e-8))
-    t_end = float(options.pop("t_max", float("inf")))
-    max_rejects = int(options.pop("max_rejects", 50))
-    if options:
-        raise ValueError(f"unknown options for method='ode': {sorted(options)}")
-    g_fn, d_fn = _grad_fns(energy, xi, beta, event_dims)
-    d_fn = d_fn or g_fn
-
-    def rhs(x):
-        return -d_fn(x, beta) / tau
-
-    log = _Log(xi, e0, record, keep_traj, event_dims, tol, steps, progress, check_every)
-    x, e = xi, e0
-    h = 0.1 if step_size is None else float(step_size)
-    t_now, times = 0.0, [0.0]
-    k1 = rhs(x)
-    eps = torch.finfo(xi.dtype).eps
-    taken, rejects, message = 0, 0, f"reached steps={steps}"
-    while taken < steps and t_now < t_end:
-        h = min(h, t_end - t_now)
-        frozen = _expand(log.converged, event_dims)
-        ks = [k1]
-        for row in _DP_A[1:]:
-            xs = x + h * sum(a * k for a, k in zip(row, ks) if a != 0.0)
-            ks.append(rhs(xs))
-        x5 = x + h * sum(b * k for b, k in zip(_DP_B5, ks) if b != 0.0)
-        err = h * sum((b5 - b4) * k for b5, b4, k in zip(_DP_B5, _DP_B4, ks) if b5 != b4)
-        scale = atol + rtol * torch.maximum(x.abs(), x5.abs())
-        ratio = (err / scale).detach().masked_fill(frozen, 0.0)
-        err_norm = float(ratio.pow(2).flatten(x.dim() - event_dims).mean(-1).sqrt().max()) if ratio.numel() else 0.0
-        x5 = torch.where(frozen, x, x5)
-        e5 = energy(x5, beta)
-        rose = bool((e5 > e + 8 * eps * e.abs().clamp_min(1.0)).any()) or not bool(torch.isfinite(e5).all())
-        if err_norm > 1.0 or rose:
-            rejects += 1
-            if rejects > max_rejects:
-                message = "step size underflow: too many rejected steps in a row"
-                break
-            h *= 0.5 if rose else max(0.2, 0.9 * err_norm ** -0.2)
-            continue
-        rejects = 0
-        t_now += h
-        taken += 1
-        x, e, k1 = x5, e5, ks[-1]
-        times.append(t_now)
-        log.push(x, e if record else None)
-        if log.done(x, _norm(k1 * tau, event_dims), taken):
-            message = "all states converged"
-            break
-        h *= min(5.0, max(0.2, 0.9 * (err_norm if err_norm > 0 else 1e-10) ** -0.2))
-    if t_now >= t_end and message.startswith("reached"):
-        message = f"reached t_max={t_end}"
-    return log.result(x, "ode", taken, message,
-                      times=torch.tensor(times, dtype=xi.dtype, device=xi.device))
+def _warn_unstable_step(energy, eta: float) -> None:
+    limit = getattr(energy, "gd_step_limit", None)
+    limit = limit() if callable(limit) else None
+    if limit is not None and eta > limit:
+        warnings.warn(f"gd step_size={eta} is above {limit:g}, the largest step for which "
+                      f"{type(energy).__name__} guarantees that the energy does not rise; the "
+                      f"descent may oscillate or diverge (use step_size <= {limit:g} or method='armijo')",
+                      StepSizeWarning, stacklevel=3)

@@ -17,7 +17,7 @@ def test_peers_runs_and_agrees_with_eager(bench_path, capsys):
     import peers
 
     peers.main(["--sizes", "1024x16", "--steps", "2", "--repeats", "1", "--settle", "0",
-                "--et", "2,8,16,2,4,16"])
+                "--et", "2,8,16,2,4,16", "--glibc-defaults"])   # the test process's allocator is left alone
     out = capsys.readouterr().out
     err = float(re.search(r"max \|hopfieldkit - eager\| = (\S+)", out).group(1))
     assert err < 1e-5, out                                   # every descend method gave the eager result
@@ -28,7 +28,14 @@ def test_peers_runs_and_agrees_with_eager(bench_path, capsys):
 def test_train_throughput_counts_flops(bench_path, capsys):
     import train_throughput
 
-    train_throughput.main(["--batch", "4", "--repeats", "1", "--pools", "256"])
+    train_throughput.main(["--batch", "4", "--repeats", "1", "--pools", "256", "--glibc-defaults"])
     out = capsys.readouterr().out
     rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(AiT|ViT)\s.*?\s(\d+\.\d+)\s+n/a", out, re.M)}
     assert set(rows) == {"AiT", "ViT"} and all(v > 0 for v in rows.values()), out   # GFLOP per step
+
+
+def test_ode_tolerance_table_runs(bench_path, capsys):
+    import ode_tolerances
+
+    table = ode_tolerances.main(["--betas", "1", "--steps", "400", "--starts", "4"])
+    assert table.count("\n") == 3 and "(default)" in table

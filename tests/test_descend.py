@@ -132,8 +132,9 @@ def test_ode_follows_the_gradient_flow(gen):
     x0 = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
     run = hk.descend(E, x0, 1.0, method="ode", steps=40, tau=2.0, trajectory=True, tol=0,
                      options={"rtol": 1e-9, "atol": 1e-12})
-    t = run.times
-    exact = x0 * torch.exp(-torch.diag(A) * t[:, None] / 2.0)
+    t = run.times                                        # [steps + 1, states]: each state's time
+    assert t.shape == (run.steps + 1, 1)
+    exact = x0 * torch.exp(-torch.diag(A) * t / 2.0)
     assert torch.allclose(run.trajectory[:, 0], exact, atol=1e-7)
     assert run.monotone()
 
