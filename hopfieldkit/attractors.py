@@ -1,14 +1,24 @@
 """Attractor analysis: find fixed points, test their stability, classify them, measure basins.
 
-- :func:`fixed_points` descends from many starts, merges the end points that coincide, and for
-  each fixed point reports its energy, gradient norm, the eigenvalues of the Hessian of E (and,
-  when the energy has an update, of the update's Jacobian), whether it is stable, and its kind.
+- :func:`fixed_points` descends from many starts, merges the end points that are one fixed point,
+  and for each fixed point reports its energy, gradient norm, the eigenvalues of the Hessian of E
+  (and, when the energy has an update, of the update's Jacobian), whether it is stable, and its kind.
+- Merging: an end point with residual r lies within about r/λ of its fixed point, λ the smallest
+  eigenvalue of the Hessian there (the length of the Newton step). Two end points are one fixed
+  point when they are closer than twice the sum of those distances (plus rounding), and never
+  closer than a quarter of the smallest distance between two stored patterns allows: so the
+  tolerance follows the convergence tolerance, the conditioning and the data.
 - Kind ([R] §2, §4): from the softmax weights p = softmax(β Xᵀξ*), k = the fewest patterns that
   hold ``mass`` (0.9) of p. ``"single"`` if k = 1, ``"global"`` if k > N/2 (the paper's class I),
   else ``"metastable"`` (a mixture of a subset). Energies without softmax weights get ``"-"``.
 - Stability: a fixed point is stable when the Hessian of E is positive definite (min eigenvalue
   > ``stable_tol``); for the Hopfield energy this is the same as the spectral radius of the update
-  Jacobian J = β Var_p[x] being < 1, since ∇²E = I − J (SPEC_HOPFIELD §1.8.2).
+  Jacobian J = β Var_p[x] being < 1, since ∇²E = I − J. Binary states (±1, e.g. a binary
+  :class:`~hopfieldkit.DenseAMEnergy`) have no Hessian: a binary state is a fixed point when a sweep
+  of the update changes nothing, and stable when no single flip lowers the energy
+  (``flip_gaps``: E after flipping neuron i, minus E).
+- A memory per sample (a :class:`~hopfieldkit.HopfieldEnergy` with patterns ``[B, N, d]``): the
+  starts of every sample descend together, and the result is one :class:`FixedPoints` per sample.
 - :func:`basins` gives the fraction of starts that end at each attractor; :func:`grid_starts`
   makes a 2-D grid of starts in the plane of three points for pictures of basins.
 - :func:`beta_sweep` counts the stable fixed points of each kind as β varies (the phase diagram
@@ -38,21 +48,26 @@ class FixedPoints:
     Attributes:
         points: ``[K, d]`` the fixed points.
         energies: ``[K]`` E at each.
-        grad_norms: ``[K]`` ‖∇E‖ at each (≈ 0 for a true fixed point).
-        hessian_eigvals: ``[K, d]`` eigenvalues of ∇²E, ascending.
+        grad_norms: ``[K]`` ‖∇E‖ at each (≈ 0 for a true fixed point; for binary states, the
+            residual of the update, 0).
+        hessian_eigvals: ``[K, d]`` eigenvalues of ∇²E, ascending (None for binary states).
         jacobian_eigvals: ``[K, d]`` eigenvalues (moduli, descending) of the update Jacobian, or None.
-        stable: ``[K]`` bool, ∇²E positive definite.
+        flip_gaps: ``[K, d]`` for binary states, E(state with neuron i flipped) − E(state),
+            ascending; None otherwise.
+        stable: ``[K]`` bool: ∇²E positive definite; binary states: no single flip lowers E.
         kinds: K strings, ``"single" | "metastable" | "global"`` (``"-"`` without weights).
         weights: ``[K, N]`` softmax weights, or None.
         support: ``[K]`` k, patterns holding ``mass`` of the weights, or None.
         counts: ``[K]`` starts that ended at each point.
         labels: ``[n_starts]`` index of the point each start ended at (−1: did not converge).
+        info: ``descent`` (the :class:`~hopfieldkit.Descent`), ``merge_tol`` (per point, the
+            distance within which end points were taken as this point), ``unconverged``.
     """
 
     points: torch.Tensor
     energies: torch.Tensor
     grad_norms: torch.Tensor
-    hessian_eigvals: torch.Tensor
+    hessian_eigvals: torch.Tensor | None
     jacobian_eigvals: torch.Tensor | None
     stable: torch.Tensor
     kinds: list[str]
@@ -61,10 +76,15 @@ class FixedPoints:
     counts: torch.Tensor
     labels: torch.Tensor
     beta: float | torch.Tensor = 1.0
+    flip_gaps: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.points.shape[0]
+
+    @property
+    def binary(self) -> bool:
+        return self.flip_gaps is not None
 
     @property
     def fractions(self) -> torch.Tensor:
@@ -93,13 +113,15 @@ class FixedPoints:
 
     def summary(self) -> str:
         """A table, one fixed point a row."""
+        curv = "min flip dE" if self.binary else "min eig H"
         rows = [f"{'#':>3} {'kind':>10} {'k':>4} {'stable':>6} {'energy':>12} {'|grad|':>9} "
-                f"{'min eig H':>10} {'basin':>6}"]
+                f"{curv:>11} {'basin':>6}"]
         for i in range(len(self)):
             k = "-" if self.support is None else str(int(self.support[i]))
+            c = self.flip_gaps[i, 0] if self.binary else self.hessian_eigvals[i, 0]
             rows.append(f"{i:>3} {self.kinds[i]:>10} {k:>4} {str(bool(self.stable[i])):>6} "
                         f"{float(self.energies[i]):>12.6g} {float(self.grad_norms[i]):>9.2e} "
-                        f"{float(self.hessian_eigvals[i, 0]):>10.4g} {float(self.fractions[i]):>6.3f}")
+                        f"{float(c):>11.4g} {float(self.fractions[i]):>6.3f}")
         return "\n".join(rows)
 
     def __repr__(self) -> str:
@@ -117,24 +139,50 @@ def classify(weights: torch.Tensor, mass: float = 0.9) -> tuple[list[str], torch
     return kinds, k
 
 
-def _dedup(points: torch.Tensor, ok: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy merge of end points closer than ``tol``; returns (representatives, labels)."""
+def _greedy(points: torch.Tensor, ok: torch.Tensor, radius: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy merge: point i joins the nearest representative j when ‖p_i − p_j‖ ≤ radius_i + radius_j;
+    returns (indices of the representatives, label of each point; −1 where not ``ok``)."""
     labels = torch.full((points.shape[0],), -1, dtype=torch.long)
-    reps: list[torch.Tensor] = []
+    reps: list[int] = []
     for i in range(points.shape[0]):
         if not bool(ok[i]):
             continue
         if reps:
-            dist = (torch.stack(reps) - points[i]).norm(dim=-1)
+            idx = torch.tensor(reps)
+            dist = (points[idx] - points[i]).norm(dim=-1)
             j = int(dist.argmin())
-            if float(dist[j]) <= tol:
+            if float(dist[j]) <= float(radius[i] + radius[idx[j]]):
                 labels[i] = j
                 continue
-        reps.append(points[i])
+        reps.append(i)
         labels[i] = len(reps) - 1
-    if not reps:
-        return points[:0], labels
-    return torch.stack(reps), labels
+    return torch.tensor(reps, dtype=torch.long), labels
+
+
+def _pattern_gap(energy) -> float:
+    """The smallest distance between two distinct stored patterns, when the energy has patterns."""
+    X = getattr(energy, "patterns", None)
+    if not isinstance(X, torch.Tensor) or X.dim() != 2 or X.shape[0] < 2:
+        return float("inf")
+    mask = getattr(energy, "mask", None)
+    X = X.detach() if mask is None else X.detach()[mask]
+    D = torch.cdist(X, X, compute_mode="donot_use_mm_for_euclid_dist")   # exact: no |a|²+|b|²−2ab cancellation
+    D = D[D > 0]                                                           # (equal patterns are one)
+    return float(D.min()) if D.numel() else float("inf")
+
+
+def _state_dim(energy) -> int | None:
+    for name in ("dim",):
+        v = getattr(energy, name, None)
+        if isinstance(v, int):
+            return v
+    X = getattr(energy, "patterns", None)
+    return X.shape[-1] if isinstance(X, torch.Tensor) else None
+
+
+def is_binary(energy) -> bool:
+    """The energy's states are ±1 vectors (its attribute ``binary`` is True)."""
+    return getattr(energy, "binary", False) is True
 
 
 def fixed_points(
@@ -148,51 +196,136 @@ def fixed_points(
     merge_tol: float | None = None,
     mass: float = 0.9,
     stable_tol: float | None = None,
-) -> FixedPoints:
-    """Descend from each row of ``inits`` (``[n, d]``), merge coinciding end points, analyse each.
+) -> "FixedPoints | list[FixedPoints]":
+    """Descend from each row of ``inits`` (``[n, d]``), merge the end points that are one fixed
+    point, analyse each (module docstring).
 
     Args:
-        energy: an energy with vector states (``event_dims = 1``).
-        beta: inverse temperature.
-        inits: ``[n, d]`` starting states (e.g. random, or noisy patterns).
+        energy: an energy with vector states (``event_dims = 1``); binary energies (``binary``
+            True, ±1 states) are descended with their update and tested by single flips.
+        beta: inverse temperature, a positive float.
+        inits: ``[n, d]`` starting states (e.g. random, or noisy patterns), n ≥ 1. For a memory per
+            sample (patterns ``[B, N, d]``): ``[n, d]`` (the same starts for every sample) or
+            ``[n, B, d]``; the result is then a list of B :class:`FixedPoints`.
         method, steps, tol: passed to :func:`descend`.
-        merge_tol: end points closer than this are one fixed point (default √tol · max(1, ‖ξ‖)).
-        mass: softmax mass for the kind (k = fewest patterns holding it).
-        stable_tol: Hessian eigenvalues above this count as positive (default 1e3 · sqrt(eps)·…).
+        merge_tol: end points closer than this are one fixed point (default: from each end
+            point's residual and Hessian, see the module docstring).
+        mass: softmax mass for the kind (k = fewest patterns holding it), in (0, 1].
+        stable_tol: Hessian eigenvalues above this count as positive (default 100·sqrt(eps)).
     """
-    check_tensor("inits", inits, ndim=2)
+    check_tensor("inits", inits, min_dim=2)
+    batched = isinstance(energy, HopfieldEnergy) and energy.patterns.dim() > 2
+    if batched and energy.patterns.dim() != 3:
+        raise ValueError(f"fixed_points takes a memory per sample of shape [B, N, d]; got patterns "
+                         f"{tuple(energy.patterns.shape)}")
+    if inits.dim() != 2 and not (batched and inits.dim() == 3):
+        raise ValueError(f"inits must have shape [n, d]" + (" or [n, B, d]" if batched else "")
+                         + f", got {tuple(inits.shape)}")
+    if inits.shape[0] < 1:
+        raise ValueError("inits must hold at least one start, got 0 rows")
+    d = _state_dim(energy)
+    if d is not None and inits.shape[-1] != d:
+        raise ValueError(f"inits must have shape [n, {d}] (the energy's states have dimension {d}), "
+                         f"got {tuple(inits.shape)}")
     beta = check_beta(beta, ref=inits)
-    check_positive("mass", mass)
+    if isinstance(beta, torch.Tensor):
+        if beta.numel() != 1:
+            raise ValueError(f"beta must be one positive number here, got a tensor of shape {tuple(beta.shape)}")
+        beta = float(beta)
+    if isinstance(mass, bool) or not isinstance(mass, (int, float)) or not (0 < mass <= 1):
+        raise ValueError(f"mass must be a number in (0, 1], got {mass!r}")
+    if merge_tol is not None:
+        check_positive("merge_tol", merge_tol)
+    if stable_tol is not None and (isinstance(stable_tol, bool) or not isinstance(stable_tol, (int, float))):
+        raise TypeError(f"stable_tol must be a number, got {type(stable_tol).__name__}")
     if getattr(energy, "event_dims", 1) != 1:
         raise ValueError("fixed_points analyses vector states (event_dims = 1)")
+    binary = is_binary(energy)
+    if binary:
+        if not bool(((inits == 1) | (inits == -1)).all()):
+            raise ValueError("inits must hold only -1 and +1 entries for a binary energy")
+        if method not in ("auto", "update"):
+            raise ValueError(f"a binary energy descends with its update (method='update'), got method={method!r}")
+
+    if batched:
+        B = energy.patterns.shape[0]
+        starts = inits.unsqueeze(1).expand(-1, B, -1) if inits.dim() == 2 else inits
+        if starts.shape[1] != B:
+            raise ValueError(f"inits [n, B, d] must have B = {B} (one start set per sample), got {tuple(inits.shape)}")
+        run = descend(energy, starts, beta, method=method, steps=steps, tol=tol, record=False)
+        return [_analyse(energy.sample(b), beta, run.xi[:, b], run.converged[:, b], run.residual[:, b],
+                         run, tol, merge_tol, mass, stable_tol, binary)
+                for b in range(B)]
     run = descend(energy, inits, beta, method=method, steps=steps, tol=tol, record=False)
-    x = run.xi.detach()
-    eps = torch.finfo(x.dtype).eps
-    scale = max(1.0, float(x.norm(dim=-1).max()))
-    if merge_tol is None:
-        merge_tol = max(1e3 * float(eps) ** 0.5, 10 * (tol or (1e-10 if x.dtype == torch.float64 else 1e-5))) * scale
-    points, labels = _dedup(x, run.converged, merge_tol)
+    return _analyse(energy, beta, run.xi, run.converged, run.residual, run, tol, merge_tol, mass, stable_tol, binary)
+
+
+def _curvature(energy, beta, points: torch.Tensor):
+    """(∇E, ∇²E symmetrised, update Jacobian or None) at ``points`` [K, d]."""
     K, d = points.shape
+    if isinstance(energy, HopfieldEnergy):
+        return energy.grad(points, beta), energy.hessian(points, beta), energy.jacobian(points, beta)
+    grads = torch.func.grad(lambda p: energy(p, beta).sum())(points)
+    H = vmap(func_hessian(lambda p: energy(p, beta)))(points) if K else points.new_zeros(0, d, d)
+    J = vmap(jacrev(lambda p: energy.update(p, beta)))(points) if has_update(energy) and K else None
+    return grads, H, J
+
+
+def _analyse(energy, beta, x, converged, residual, run, tol, merge_tol, mass, stable_tol, binary) -> FixedPoints:
+    x = x.detach()
+    n, d = x.shape
+    eps = float(torch.finfo(x.dtype).eps)
+    scale = x.norm(dim=-1).clamp_min(1.0)
+    if merge_tol is not None:
+        reps, labels = _greedy(x, converged, torch.full((n,), 0.5 * merge_tol, dtype=x.dtype))
+        radius = torch.full((reps.numel(),), merge_tol, dtype=x.dtype)
+    elif binary:
+        reps, labels = _greedy(x, converged, torch.zeros(n, dtype=x.dtype))   # equal states only
+        radius = torch.zeros(reps.numel(), dtype=x.dtype)
+    else:
+        # stage 1: end points within rounding of each other, or within the residual they converged to
+        tight = 16 * eps * scale + residual.detach().nan_to_num(posinf=0.0).clamp_min(0)
+        reps, labels = _greedy(x, converged, tight)
+    points = x[reps]
+    K = points.shape[0]
+    if binary or K == 0:
+        grads = H = J = None
+    else:
+        grads, H, J = _curvature(energy, beta, points)
+        H = 0.5 * (H + H.transpose(-1, -2))
+    if not binary and merge_tol is None and K > 1:
+        # stage 2: each representative's distance to its fixed point, r/λ (the Newton step)
+        lam = torch.linalg.eigvalsh(H)[:, 0].abs().clamp_min(1e-3)
+        group_res = torch.zeros(K, dtype=x.dtype)
+        for j in range(K):
+            members = (labels == j) & converged
+            group_res[j] = residual[members].detach().max().clamp_min(0) if bool(members.any()) else 0.0
+        radius = 2 * group_res / lam + 16 * eps * scale[reps]
+        radius = radius.clamp(max=0.25 * _pattern_gap(energy))
+        keep, merged = _greedy(points, torch.ones(K, dtype=torch.bool), radius)
+        labels = torch.where(labels >= 0, merged[labels.clamp_min(0)], labels)
+        points, H, grads, radius = points[keep], H[keep], grads[keep], radius[keep]
+        J = None if J is None else J[keep]
+        K = points.shape[0]
+    elif not binary and merge_tol is None:
+        radius = 16 * eps * scale[reps] if K else x.new_zeros(0)
     counts = torch.bincount(labels[labels >= 0], minlength=K) if K else torch.zeros(0, dtype=torch.long)
 
-    energies = energy(points, beta).detach()
-    if isinstance(energy, HopfieldEnergy):
-        grads = energy.grad(points, beta)
-        H = energy.hessian(points, beta)
-        J = energy.jacobian(points, beta)
+    energies = energy(points, beta).detach() if K else x.new_zeros(0)
+    flip = h_eig = j_eig = None
+    if binary:
+        flips = points.unsqueeze(1) * (1 - 2 * torch.eye(d, dtype=x.dtype, device=x.device))   # [K, d, d]
+        flip = (energy(flips, beta).detach() - energies.unsqueeze(-1)).sort(dim=-1).values if K else x.new_zeros(0, d)
+        slack = 1e3 * eps * energies.abs().clamp_min(1.0)
+        stable = (flip[:, 0] >= -slack) if K else torch.zeros(0, dtype=torch.bool)
+        grad_norms = (energy.update(points, beta) - points).norm(dim=-1) if K else x.new_zeros(0)
     else:
-        grads = torch.func.grad(lambda p: energy(p, beta).sum())(points)
-        H = vmap(func_hessian(lambda p: energy(p, beta)))(points) if K else points.new_zeros(0, d, d)
-        J = (vmap(jacrev(lambda p: energy.update(p, beta)))(points)
-             if has_update(energy) and K and getattr(energy, "state", "") != "binary" else None)
-    H = 0.5 * (H + H.transpose(-1, -2))
-    h_eig = torch.linalg.eigvalsh(H) if K else H.new_zeros(0, d)
-    j_eig = None
-    if J is not None:
-        j_eig = torch.linalg.eigvals(J).abs().sort(dim=-1, descending=True).values if K else J.new_zeros(0, d)
-    if stable_tol is None:
-        stable_tol = 1e2 * float(eps) ** 0.5
-    stable = h_eig[:, 0] > stable_tol if K else torch.zeros(0, dtype=torch.bool)
+        h_eig = torch.linalg.eigvalsh(H) if K else x.new_zeros(0, d)
+        if J is not None:
+            j_eig = torch.linalg.eigvals(J).abs().sort(dim=-1, descending=True).values if K else J.new_zeros(0, d)
+        tol_s = 1e2 * eps ** 0.5 if stable_tol is None else stable_tol
+        stable = h_eig[:, 0] > tol_s if K else torch.zeros(0, dtype=torch.bool)
+        grad_norms = grads.detach().norm(dim=-1) if K else x.new_zeros(0)
 
     weights = support = None
     kinds = ["-"] * K
@@ -207,8 +340,8 @@ def fixed_points(
     return FixedPoints(
         points=points[order],
         energies=energies[order],
-        grad_norms=grads.detach().norm(dim=-1)[order],
-        hessian_eigvals=h_eig[order],
+        grad_norms=grad_norms[order],
+        hessian_eigvals=None if h_eig is None else h_eig[order],
         jacobian_eigvals=None if j_eig is None else j_eig[order],
         stable=stable[order],
         kinds=[kinds[int(i)] for i in order],
@@ -217,7 +350,9 @@ def fixed_points(
         counts=counts[order],
         labels=labels,
         beta=beta,
-        info={"descent": run, "merge_tol": merge_tol, "unconverged": int((~run.converged).sum())},
+        flip_gaps=None if flip is None else flip[order],
+        info={"descent": run, "merge_tol": radius[order] if K else radius,
+              "unconverged": int((~converged).sum())},
     )
 
 

@@ -4,11 +4,19 @@ Binary states σ ∈ {−1, +1}^d and K stored patterns x_μ (rows of ``patterns
 
     E(σ) = −β⁻¹ Σ_μ F(β x_μᵀσ)                                           ([KH16] Eq. 2)
     F(z) = zⁿ ("poly"),  max(z, 0)ⁿ ("rectified", [KH16] Eq. 3),  exp(z) ("exp", [D17])
+    "lse":  E(σ) = −β⁻¹ log Σ_μ exp(β x_μᵀσ) = −β⁻¹ log(−β E_exp(σ))
 
 β only rescales the energy (β^{n−1} for polynomials); it leaves the minima and the update unchanged.
 The asynchronous update ([KH16] Eq. 4) sets σ_i to the sign with the lower energy, all other
 neurons held fixed, so no flip raises E. For F = exp the comparison is done in the log domain
 (Σ e^{a} vs Σ e^{b} as lse(a) vs lse(b)), so it never overflows.
+
+The exponential energy itself does overflow: e^{βz} exceeds the largest float32 (3.4e38) once an
+overlap βz passes 88.7 (709.8 in float64), e.g. any stored pattern of a memory with d ≥ 89. It is
+then refused with an error that names the overflow, and inside :func:`~hopfieldkit.descend` (whose
+loop skips checks) its −inf ends the state as diverged, never converged. ``F="lse"`` is the same
+memory in log form: a monotone function of the exponential energy, so it has the same minima, the
+same update and the same stability under flips, and it is finite for every overlap.
 
 The continuous relaxation (``state="continuous"``) is model A of [KH21] with G = ln cosh
 (σ = tanh v), bounded below because |tanh| ≤ 1:
@@ -21,10 +29,12 @@ import math
 
 import torch
 
-from ._checks import beta_for, check_beta, check_choice, check_finite, check_last_dim, check_like, check_tensor
+from torch._C._functorch import is_functorch_wrapped_tensor
+
+from ._checks import beta_for, check_beta, check_beta_shape, checks_enabled, check_choice, check_finite, check_last_dim, check_like, check_tensor
 from .energy import Beta, Energy
 
-_FAMILIES = ("poly", "rectified", "exp")
+_FAMILIES = ("poly", "rectified", "exp", "lse")
 
 
 def _log_cosh(v: torch.Tensor) -> torch.Tensor:
@@ -38,7 +48,8 @@ class DenseAMEnergy(Energy):
 
     Args:
         patterns: ``[K, d]`` stored patterns (typically ±1 entries).
-        F: ``"poly"`` (zⁿ), ``"rectified"`` (max(z,0)ⁿ) or ``"exp"`` (eᶻ).
+        F: ``"poly"`` (zⁿ), ``"rectified"`` (max(z,0)ⁿ), ``"exp"`` (eᶻ) or ``"lse"`` (the log of
+            the exponential energy: same minima and update, no overflow).
         n: the power for the polynomial families (n = 2 is the classical Hopfield network).
         state: ``"binary"`` (σ ∈ {±1}^d, ``update`` = one asynchronous sweep) or ``"continuous"``
             (v ∈ R^d with σ = tanh v; use the gradient methods of ``descend``).
@@ -49,7 +60,7 @@ class DenseAMEnergy(Energy):
         check_tensor("patterns", patterns, ndim=2)
         self.F = check_choice("F", F, _FAMILIES)
         self.state = check_choice("state", state, ("binary", "continuous"))
-        if F != "exp" and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        if F in ("poly", "rectified") and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError(f"n must be a positive int for F={F!r}, got {n!r}")
         self.n = n
         self.register_buffer("patterns", patterns)
@@ -59,13 +70,29 @@ class DenseAMEnergy(Energy):
         check_last_dim(name, s, self.patterns.shape[1])
         check_like(name, s, "patterns", self.patterns)
         check_finite(name, s)
-        return beta_for(check_beta(beta, ref=s), s.dim() - 1)
+        beta = check_beta(beta, ref=s)
+        check_beta_shape(beta, s.shape[:-1])
+        return beta_for(beta, s.dim() - 1)
+
+    @property
+    def binary(self) -> bool:
+        """States are ±1 vectors (``state="binary"``)."""
+        return self.state == "binary"
 
     def interaction(self, overlaps: torch.Tensor, beta: Beta) -> torch.Tensor:
         """β⁻¹ Σ_μ F(β z_μ) over the last axis of ``overlaps`` z (in the log domain for exp)."""
         z = beta * overlaps
-        if self.F == "exp":
-            return (torch.exp(torch.logsumexp(z, dim=-1, keepdim=True)) / beta).squeeze(-1)
+        if self.F in ("exp", "lse"):
+            lse = torch.logsumexp(z, dim=-1, keepdim=True)
+            if self.F == "lse":
+                return (lse / beta).squeeze(-1)
+            limit = math.log(torch.finfo(z.dtype).max)
+            if checks_enabled() and not is_functorch_wrapped_tensor(lse) and bool((lse > limit).any()):
+                raise ValueError(
+                    f"the exponential dense AM energy overflows {z.dtype}: log Σ_μ exp(β x_μᵀσ) reaches "
+                    f"{float(lse.max()):.4g} > {limit:.4g} (exp of it is not representable). Use F='lse' (the "
+                    f"same memory in log form: same minima and update), float64, or a smaller beta")
+            return (torch.exp(lse) / beta).squeeze(-1)
         if self.F == "rectified":
             z = torch.relu(z)
         return ((z ** self.n).sum(-1, keepdim=True) / beta).squeeze(-1)
@@ -81,7 +108,7 @@ class DenseAMEnergy(Energy):
 
     def _prefers_plus(self, h_plus: torch.Tensor, h_minus: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Sign of E(σ_i = −1) − E(σ_i = +1), as −1, 0, +1 (0 = tie)."""
-        if self.F == "exp":
+        if self.F in ("exp", "lse"):
             diff = torch.logsumexp(beta * h_plus, -1) - torch.logsumexp(beta * h_minus, -1)
         else:
             diff = self.interaction(h_plus, beta) - self.interaction(h_minus, beta)

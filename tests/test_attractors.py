@@ -112,3 +112,82 @@ def test_classify():
     w = torch.tensor([[0.97, 0.01, 0.01, 0.01], [0.5, 0.45, 0.03, 0.02], [0.25] * 4], dtype=torch.float64)
     kinds, k = hk.classify(w)
     assert kinds == ["single", "metastable", "global"] and k.tolist() == [1, 2, 4]
+
+
+@pytest.fixture(scope="module")
+def digits_norm4(digits):
+    X, _ = digits
+    X = X[:100]
+    return 4 * X / X.norm(dim=-1, keepdim=True)
+
+
+@pytest.mark.parametrize("beta, expected", [(5.0, 94), (20.0, 100)])
+def test_float32_finds_the_fixed_points_float64_finds(digits_norm4, beta, expected):
+    """The merge tolerance follows the residuals and the Hessian: in float32 it was 1.38 for digits
+    of norm 4 (√eps·1000·‖ξ‖), more than the distance between the closest digits' fixed points."""
+    X = digits_norm4
+    f64 = hk.fixed_points(hk.HopfieldEnergy(X), beta, X)
+    f32 = hk.fixed_points(hk.HopfieldEnergy(X.float()), beta, X.float())
+    assert len(f64) == len(f32) == expected
+    D = torch.cdist(f32.points.double(), f64.points)
+    assert D.min(1).values.max() < 1e-2 and D.min(0).values.max() < 1e-2   # one to one
+    assert (f32.info["merge_tol"] < 1e-2).all()
+
+
+def test_two_distinct_fixed_points_never_merge():
+    """Two stored patterns 0.05 apart, each its own attractor at large β, in float32 (the old
+    tolerance, 1.38, merged them)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(16, generator=g)
+    a = 4 * a / a.norm()
+    b = a + 0.05 * torch.nn.functional.normalize(torch.randn(16, generator=g), dim=0)
+    b = 4 * b / b.norm()                                   # equal norms: each is its own attractor
+    X = torch.stack([a, b, -a])
+    starts = torch.cat([X[:2] + 1e-3 * torch.randn(2, 16, generator=g) for _ in range(5)])
+    fp = hk.fixed_points(hk.HopfieldEnergy(X), 1e4, starts)
+    assert len(fp) == 2 and fp.stable.all() and fp.kinds == ["single", "single"]
+    assert torch.cdist(fp.points, X[:2]).min(1).values.max() < 1e-3
+
+
+def test_binary_fixed_points_are_tested_by_single_flips(gen):
+    """A binary dense AM: stored patterns are fixed points of the sweep and no single flip lowers
+    their energy (before, the continuous Hessian on ±1 states called every pattern unstable)."""
+    P = torch.randint(0, 2, (5, 30), generator=gen).double() * 2 - 1
+    E = hk.DenseAMEnergy(P, F="poly", n=3)
+    fp = hk.fixed_points(E, 1.0, P.clone())
+    assert len(fp) == 5 and fp.stable.all() and fp.binary
+    assert fp.hessian_eigvals is None and fp.flip_gaps.shape == (5, 30) and (fp.flip_gaps > 0).all()
+    i0 = int(fp.labels[0])
+    by_hand = torch.stack([E(P[0] * torch.where(torch.arange(30) == i, -1.0, 1.0).double(), 1.0)
+                           for i in range(30)]) - E(P[0], 1.0)
+    assert torch.allclose(fp.flip_gaps[i0], by_hand.sort().values)
+    assert sorted(fp.labels.tolist()) == list(range(5))        # each start is its own pattern
+    assert "min flip dE" in fp.summary()
+    near = P.clone()
+    near[:, :2] *= -1                                          # two flips away: the sweep repairs them
+    repaired = hk.fixed_points(E, 1.0, near)
+    assert len(repaired) == 5 and torch.cdist(repaired.points, fp.points).min(1).values.max() == 0
+    with pytest.raises(ValueError, match="only -1 and \\+1"):
+        hk.fixed_points(E, 1.0, P * 0.5)
+
+
+@pytest.mark.parametrize("inits, match", [
+    (torch.zeros(0, 6, dtype=torch.float64), "at least one start"),
+    (torch.zeros(3, 5, dtype=torch.float64), r"inits must have shape \[n, 6\]"),
+    (torch.zeros(3, 6, 2, dtype=torch.float64), r"inits must have shape \[n, d\]"),
+])
+def test_bad_starts_are_named(inits, match):
+    X = torch.randn(4, 6, dtype=torch.float64)
+    with pytest.raises(ValueError, match=match):
+        hk.fixed_points(hk.HopfieldEnergy(X), 1.0, inits)
+
+
+def test_bad_fixed_point_options_are_named():
+    X = torch.randn(4, 6, dtype=torch.float64)
+    E, s = hk.HopfieldEnergy(X), torch.randn(3, 6, dtype=torch.float64)
+    with pytest.raises(ValueError, match="mass must be a number in"):
+        hk.fixed_points(E, 1.0, s, mass=1.5)
+    with pytest.raises(ValueError, match="beta must be one positive number"):
+        hk.fixed_points(E, torch.ones(3, dtype=torch.float64), s)
+    with pytest.raises(ValueError, match="merge_tol must be finite and > 0"):
+        hk.fixed_points(E, 1.0, s, merge_tol=-1.0)

@@ -10,7 +10,7 @@ xi = torch.randn(3, 4, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("patterns, exc, match", [
-    (torch.randn(6), ValueError, "patterns must have 2 dimensions"),
+    (torch.randn(6), ValueError, r"patterns must have at least 2 dimension\(s\)"),
     (torch.randint(0, 3, (6, 4)), TypeError, "patterns must have a floating dtype"),
     (torch.tensor([[1.0, float("nan")]]), ValueError, "patterns contains NaN"),
     (torch.tensor([[1.0, float("inf")]]), ValueError, "patterns contains inf"),
@@ -60,8 +60,8 @@ def test_bad_beta(beta, exc, match):
     ({"step_size": 0.0}, ValueError, "step_size must be finite and > 0"),
     ({"tol": -1e-3}, ValueError, "tol must be finite and >= 0"),
     ({"tau": 0}, ValueError, "tau must be finite and > 0"),
-    ({"method": "armijo", "options": {"c": 2.0}}, ValueError, "0 < c < 1"),
-    ({"method": "ode", "options": {"foo": 1}}, ValueError, "unknown options"),
+    ({"method": "armijo", "options": {"c": 2.0}}, ValueError, "0 < c < 0.5"),
+    ({"method": "ode", "options": {"foo": 1}}, ValueError, "do not apply to method='ode'"),
 ])
 def test_bad_descend_options(kw, exc, match):
     with pytest.raises(exc, match=match):
@@ -107,3 +107,57 @@ def test_other_constructors():
                             [(hk.DenseSynapse(torch.eye(3)), ("v", "h"))])
     with pytest.raises(ValueError, match="sigma must contain only -1 and \\+1"):
         hk.DenseAMEnergy(torch.ones(2, 3)).async_sweep(torch.zeros(1, 3))
+
+
+from hopfieldkit import theory as T  # noqa: E402
+
+P = torch.randn(5, 4, dtype=torch.float64)
+q = torch.randn(4, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: T.storage_capacity(1.0, 3, 1, 0.001), ValueError, "d must be an integer >= 2"),
+    (lambda: T.storage_capacity(1.0, 3, 20, 2.0), ValueError, r"p must be a probability in \(0, 1\]"),
+    (lambda: T.storage_capacity(1.0, -3, 20, 0.1), ValueError, "K must be a positive finite number"),
+    (lambda: T.storage_capacity_corollary(1.0, 3, 1.5, 0.1), ValueError, "d must be an integer >= 2"),
+    (lambda: T.well_separated_threshold(1, 1.0, 1.0), ValueError, "N must be an integer >= 2"),
+    (lambda: T.well_separated_threshold(5, 1.0, 0.0), ValueError, "M must be a positive finite number"),
+    (lambda: T.sphere_radius(0, 1.0, 1.0), ValueError, "N must be an integer >= 1"),
+    (lambda: T.retrieval_error_bound(P, 10, q, q, 1.0), ValueError, r"i must be a pattern index in \[0, 5\)"),
+    (lambda: T.jacobian_mean_bound(P, 1.5, q, q, 1.0), ValueError, "i must be a pattern index"),
+    (lambda: T.fixed_point_error_bound(P, -6, 1.0), ValueError, "i must be a pattern index"),
+    (lambda: T.retrieval_error_bound(P, 0, torch.randn(3, dtype=torch.float64), q, 1.0), ValueError,
+     r"xi must have shape \[\.\.\., 4\]"),
+    (lambda: T.retrieval_error_bound(P, 0, q, torch.randn(3, dtype=torch.float64), 1.0), ValueError,
+     r"x_star must have shape \[\.\.\., 4\]"),
+    (lambda: T.query_separation(P, torch.randn(3, dtype=torch.float64)), ValueError, r"xi must have shape \[\.\.\., 4\]"),
+    (lambda: T.query_separation(P[:1], q), ValueError, "at least 2 patterns"),
+    (lambda: T.in_sphere(P, 7, q, 1.0), ValueError, "i must be a pattern index"),
+    (lambda: T.sandwich_bounds(P, torch.randn(2, 3, dtype=torch.float64), 1.0), ValueError, "xi must have shape"),
+    (lambda: T.separation(P[:1]), ValueError, "at least 2 patterns"),
+    (lambda: T.metastable_conditions(P, [0, 9], 1.0), ValueError, "cluster must be a pattern index"),
+    (lambda: T.metastable_conditions(P, [0, 0], 1.0), ValueError, "must not repeat"),
+    (lambda: T.metastable_conditions(P, 3, 1.0), TypeError, "cluster must be a list"),
+    (lambda: T.simplex_beta_c(1, 1.0), ValueError, "N must be an integer >= 2"),
+    (lambda: T.simplex_beta_c(3, -1.0), ValueError, "r must be a positive finite number"),
+    (lambda: T.krotov_capacity(100, 1), ValueError, "n must be an integer >= 2"),
+    (lambda: T.demircigil_alpha(0.7), ValueError, r"rho must be a number in \[0, 0.5\)"),
+    (lambda: T.mass_count(torch.ones(3), 0.0), ValueError, r"mass must be a number in \(0, 1\]"),
+    (lambda: T.mass_count([0.5, 0.5]), TypeError, "weights must be a torch.Tensor"),
+    (lambda: T.is_well_separated(P, torch.ones(2)), ValueError, "beta must be one positive number"),
+    (lambda: T.hull_upper_bound(torch.randn(4), 1.0), ValueError, "patterns must have 2 dimensions"),
+])
+def test_theory_functions_name_their_bad_arguments(call, exc, match):
+    """Before: ZeroDivisionError, 'math domain error', a bare IndexError, torch shape errors."""
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_a_beta_tensor_of_the_wrong_shape_is_named():
+    with pytest.raises(ValueError, match=r"beta has shape \(3,\).*batch shape \(4,\)"):
+        E(torch.randn(4, 4, dtype=torch.float64), torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"beta has shape \(2, 1\)"):
+        hk.lse_similarity(torch.randn(4, 4, dtype=torch.float64), X, torch.ones(2, 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"beta has shape \(5,\)"):
+        hk.DenseAMEnergy(torch.ones(3, 4, dtype=torch.float64))(torch.ones(2, 4, dtype=torch.float64),
+                                                                   torch.ones(5, dtype=torch.float64))

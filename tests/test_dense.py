@@ -85,3 +85,33 @@ def test_continuous_relaxation_retrieves_memory(gen):
     v0 = 0.3 * X[:2] + 0.2 * torch.randn(2, 32, generator=gen, dtype=torch.float64)
     run = hk.descend(E, v0, 0.1, steps=500)
     assert torch.equal(torch.sign(run.xi), X[:2])
+
+
+def test_exponential_energy_overflow_is_named_never_converged():
+    """N = 200 ±1 patterns in d = 100, float32: at a stored pattern βz = 100 > 88.7 and e^{βz} is
+    not representable. Checked calls raise; inside descend the −inf ends the state as diverged
+    (before: E = −inf reported as converged)."""
+    g = torch.Generator().manual_seed(0)
+    P = (torch.randint(0, 2, (200, 100), generator=g) * 2 - 1).float()
+    E = hk.DenseAMEnergy(P, F="exp")
+    with pytest.raises(ValueError, match="overflows torch.float32.*F='lse'"):
+        E(P[:2], 1.0)
+    noisy = P[:8].clone()
+    noisy[:, :30] *= -1                                     # βz = 40 at the start: finite
+    run = hk.descend(E, noisy, 1.0, method="update", steps=5)
+    assert run.diverged.all() and not run.converged.any() and "diverged" in run.message
+    assert torch.isfinite(run.energies).all()
+    log_form = hk.descend(hk.DenseAMEnergy(P, F="lse"), noisy, 1.0, method="update", steps=5)
+    assert log_form.success and torch.equal(log_form.xi, P[:8])
+
+
+def test_log_form_has_the_minima_and_the_update_of_the_exponential_energy(gen):
+    X = _binary(30, 20, gen)
+    s = _binary(64, 20, gen)
+    exp_, lse_ = hk.DenseAMEnergy(X.double(), F="exp"), hk.DenseAMEnergy(X.double(), F="lse")
+    beta = 0.3
+    assert torch.allclose(lse_(s, beta), -torch.log(-beta * exp_(s, beta)) / beta, atol=1e-10)
+    assert torch.equal(exp_.async_sweep(s, beta), lse_.async_sweep(s, beta))
+    fe = hk.fixed_points(exp_, beta, s)
+    fl = hk.fixed_points(lse_, beta, s)
+    assert torch.equal(fe.points, fl.points) and torch.equal(fe.stable, fl.stable)
