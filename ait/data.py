@@ -3,10 +3,10 @@
 Every generator is seeded and deterministic (same seed → same bytes). Nothing is downloaded.
 CIFAR training batches get random crops (padding 4) and horizontal flips (:func:`augment_crop_flip`).
 
-Triangle [GWS] (SPEC_DATA.md): 64×64 binary images of three vertex clusters; label 0 = equilateral
+Triangle [GWS] (``docs/data.md``): 64×64 binary images of three vertex clusters; label 0 = equilateral
 (P3 = P1 + R60°(P2 − P1)), label 1 = three independent points, p = ½. Each vertex is a cluster of 8
 points P ± o (4 random offsets o ∈ {−1, 0, 1}²), each a filled disc of radius 2. Fixes over the
-reference, both documented there: a minimum side length (``min_side``, 8 px) and rejection of
+reference (``docs/data.md``): a minimum side length (``min_side``, 8 px) and rejection of
 near-equilateral negatives (all sides within ``equilateral_tol`` = 10 % of their mean). 2 classes.
 """
 from __future__ import annotations

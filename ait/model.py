@@ -1,4 +1,4 @@
-"""The Associative Transformer (AiT) and its ViT baseline (SPEC_AIT.md §1, equation by equation).
+"""The Associative Transformer (AiT) and its ViT baseline (``docs/ait.md``; equation by equation).
 
 One AiT block (pre-norm; the feed-forward sub-layer is replaced by the Global Workspace Layer):
 
@@ -18,7 +18,7 @@ Presets (``AiTConfig.preset``):
   (γ̃ detached before the EMA), one Hopfield step at β = 1, the unused position embedding, CLS token
   and conv counted in the parameters (15,784,426 / 45,876,970 / 91,015,786 for small / medium /
   base on CIFAR-10).
-- ``"ait"`` (default) fixes what SPEC_AIT.md's "Our decisions" list: the memory is frozen in
+- ``"ait"`` (default) fixes what ``docs/ait.md`` lists: the memory is frozen in
   ``eval()`` (a prediction does not depend on the other samples of its batch), the write path learns
   (the EMA'd priors keep the gradient of γ̃), ``hopfield_steps`` iterations with the energy recorded,
   no unused tensors.
@@ -36,7 +36,8 @@ import hopfieldkit as hk
 from hopfieldkit import bayes
 
 SIZES = {
-    # tiny (CPU): fixed sincos position codes, without which Triangle stays near 60 % for thousands of steps
+    # tiny (CPU): fixed sincos position codes, which the tiny model needs to learn Triangle
+    # (benchmarks/results/tuning.md)
     "tiny": dict(dim=64, depth=2, heads=4, dim_head=16, mlp_dim=128, num_priors=8, prior_dim=16, memory_heads=2,
                  bottleneck=32, pos_embedding="sincos"),
     "small": dict(dim=768, depth=2, heads=12, dim_head=64, mlp_dim=3072, num_priors=32, prior_dim=32,
@@ -82,7 +83,7 @@ class AiTConfig:
     freeze_memory_in_eval: bool = True
     learn_write: bool = True
     unused_tensors: bool = False
-    # ablations (SPEC_AIT §1.16, poster ablation table)
+    # ablations (the poster's ablation table; docs/ait.md says how each is read)
     self_attention: bool = True
     hopfield: bool = True           # False: a learned cross-attention reads the priors instead
     balance_loss: bool = True
@@ -222,7 +223,7 @@ class GlobalWorkspace(nn.Module):
     def write(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(new priors γ^{t+1} ``[M, d_m]``, balance loss)."""
         cfg = self.cfg
-        gamma = self.memory.detach().clone()  # the EMA below overwrites the memory in place (SPEC_AIT Q4)
+        gamma = self.memory.detach().clone()  # the EMA below overwrites the memory in place (docs/ait.md)
         G = self.gates(gamma, Z)
         self.last_gates = G.detach()
         v = self.to_v(Z).view(Z.shape[0], cfg.memory_heads, cfg.prior_dim).transpose(0, 1)  # [H, P, d]

@@ -23,7 +23,7 @@ def test_paper_preset_parameter_counts_are_exact():
         # the fixed preset has no unused tensors (109,056) and keeps the memory as a buffer (1,024 per block)
         assert count_parameters(build("ait-small")) == 15_784_426 - 109_056 - 2 * 1_024
         # ViT-Base: 85.13M with the CLS head (released vit_org.py); flat head + the unused position
-        # embedding (65·768) and CLS token (768) = 85.71M, the paper's ViT-Base (SPEC_AIT §2)
+        # embedding (65·768) and CLS token (768) = 85.71M, the paper's ViT-Base (docs/ait.md)
         assert count_parameters(build("vit-base-cls")) == 85_125_994
         assert count_parameters(build("vit-base")) + 65 * 768 + 768 == pytest.approx(85.71e6, abs=0.005e6)
 

@@ -49,3 +49,19 @@ def test_readme_baseline_table_matches_the_code():
         for name, n in rows:
             got = count_parameters(build(name, dict(image_size=32, channels=3, patch=4, num_classes=10)))
             assert int(n.replace(",", "")) == got, name
+
+
+def test_the_repo_cites_no_file_outside_it():
+    """Code and docs point to the repo's own docs, never to the specification files it was built
+    from (users of the repo never see them)."""
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in root.rglob("*"):
+        if path.suffix not in (".py", ".md", ".ipynb", ".toml", ".txt") or ".venv" in path.parts or ".git" in path.parts:
+            continue
+        text = path.read_text(errors="ignore")
+        for m in re.finditer(r"SPEC_[A-Z]+\.md|SPEC_(HOPFIELD|AIT|DATA|ET|NN|BAYES|CLASSICAL)\b|\.\./shared", text):
+            offenders.append(f"{path.relative_to(root)}: {m.group(0)}")
+    assert not offenders, offenders
