@@ -61,9 +61,7 @@ def per_class(model, split: D.Split, num_classes: int, batch: int = 256) -> dict
 
 @torch.no_grad()
 def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: int = 32) -> dict:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure   # no pyplot: the caller's backend and figures are left alone
 
     if not isinstance(model, (AiT, ViT)):  # the figures show AiT / ViT internals; baselines get accuracies
         return {}
@@ -77,8 +75,8 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
         sel = (G > 0).float().reshape(G.shape[0], len(x), -1)[:, :, : side * side].mean(1)  # [M, patches]
         M = sel.shape[0]
         cols = min(8, M)
-        fig, axes = plt.subplots(-(-M // cols) + 1, cols, figsize=(1.6 * cols, 1.6 * (-(-M // cols) + 1)))
-        axes = axes.reshape(-1, cols)
+        fig = Figure(figsize=(1.6 * cols, 1.6 * (-(-M // cols) + 1)))
+        axes = fig.subplots(-(-M // cols) + 1, cols).reshape(-1, cols)
         for j in range(cols):
             axes[0, j].axis("off")
         img = x[0].permute(1, 2, 0).numpy()
@@ -93,7 +91,6 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
             axes[1 + m // cols, m % cols].axis("off")
         fig.suptitle("prior specialisation: how often each prior selects each patch position (head 1)", fontsize=9)
         fig.savefig(out / "priors.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
         info["selections_per_image_per_prior"] = sel.sum(-1).tolist()  # = k / images in the pool
 
         # the Hopfield read, iterated, with its energy
@@ -101,24 +98,24 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
 
         ws.read.set_priors(ws.memory)
         run = hk.descend(ws.read, z, ws.beta, method="update", steps=read_steps, tol=0)
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        fig = Figure(figsize=(5, 3.2))
+        ax = fig.subplots()
         run.plot(ax=ax)
         ax.set_title(f"Hopfield read energy, first workspace (monotone={run.monotone()})")
         fig.savefig(out / "energy.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
         info["read_energy_monotone"] = run.monotone()
     attn = model.blocks[0].attn
     if attn is not None:
         h = attn.norm(model.embed(x[:1], None if q is None else q[:1]))
         qkv = attn.to_qkv(h).reshape(1, h.shape[1], 3, attn.heads, attn.dim_head).permute(2, 0, 3, 1, 4)
         w = torch.softmax(qkv[0] @ qkv[1].transpose(-1, -2) * attn.dim_head ** -0.5, -1).mean(1)[0]  # [N, N]
-        fig, ax = plt.subplots(figsize=(4, 4))
+        fig = Figure(figsize=(4, 4))
+        ax = fig.subplots()
         ax.imshow(w.numpy(), cmap="viridis")
         ax.set_title("self-attention, block 1 (mean over heads)", fontsize=9)
         ax.set_xlabel("key token")
         ax.set_ylabel("query token")
         fig.savefig(out / "attention.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
     return info
 
 

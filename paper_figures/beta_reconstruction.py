@@ -39,8 +39,6 @@ def main(argv: list[str] | None = None):
     R.require_some(paths, "β reconstruction")
     import colorsys
 
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
 
@@ -100,4 +98,7 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
+    import matplotlib
+
+    matplotlib.use("Agg")   # a command-line run draws to files only
     main()

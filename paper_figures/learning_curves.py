@@ -30,8 +30,6 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
     ap.add_argument("runs", nargs="+", type=pathlib.Path)
     ap.add_argument("--out", type=pathlib.Path, required=True, help="output path without extension")
     a = ap.parse_args(argv)
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = [read_run(r) for r in a.runs]
@@ -62,4 +60,7 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
 
 
 if __name__ == "__main__":
+    import matplotlib
+
+    matplotlib.use("Agg")   # a command-line run draws to files only
     main()

@@ -62,8 +62,6 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
     if args.full:
         args.patterns, args.betas = 1797, 30
 
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     P, y, q, to_image = digit_patterns(args.patterns, args.mask, args.seed)
@@ -119,4 +117,7 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
 
 
 if __name__ == "__main__":
+    import matplotlib
+
+    matplotlib.use("Agg")   # a command-line run draws to files only
     main()

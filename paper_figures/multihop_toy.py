@@ -116,8 +116,6 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
     ap.add_argument("--evals", type=int, default=30, help="validation points per curve")
     ap.add_argument("--out", type=pathlib.Path, default=HERE / "results")
     args = ap.parse_args(argv)
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     t0 = time.time()
@@ -168,4 +166,7 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
 
 
 if __name__ == "__main__":
+    import matplotlib
+
+    matplotlib.use("Agg")   # a command-line run draws to files only
     main()

@@ -27,8 +27,6 @@ def main(argv: list[str] | None = None):
     R.require_some(paths, "Sort-of-CLEVR")
     results = {r: R.final(paths[r]) for r in runs}
     lines = ["| method | relational | non-relational | average | ternary | steps | parameters |", "|---|---|---|---|---|---|---|"]
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -59,4 +57,7 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
+    import matplotlib
+
+    matplotlib.use("Agg")   # a command-line run draws to files only
     main()

@@ -18,6 +18,10 @@ def test_notebook_executes(path, monkeypatch):
     assert not errors
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images, "the notebook should draw its figures"
+    # the last cell draws the completion figure that the cell before saved: nothing on the way may
+    # switch the kernel's inline backend off (an example's figures() used to call matplotlib.use)
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    assert any("image/png" in o.get("data", {}) for o in last.get("outputs", [])), path.name
 
 
 def test_there_are_notebooks():

@@ -217,9 +217,7 @@ def train(cfg: Config, resume: bool = False, progress: bool | None = None, stop_
 @torch.no_grad()
 def figures(model: ETCompletion, images: torch.Tensor, out: pathlib.Path, n: int = 8) -> None:
     """completion.png: masked input, the decoded state along the descent, target; energy.png: energy per step."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure   # no pyplot: the caller's backend and figures are left alone
 
     cfg = model.cfg
     imgs = images[:: max(1, len(images) // n)][:n]  # spread over the set (files are often sorted by class)
@@ -236,7 +234,8 @@ def figures(model: ETCompletion, images: torch.Tensor, out: pathlib.Path, n: int
         dec = model.decode(model.energy.activation(run.trajectory[t])).cpu()
         rows.append((f"step {t}", to_img(torch.where(mask.unsqueeze(-1), dec, p))))
     rows.append(("target", imgs))
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.35 * len(rows)))
+    fig = Figure(figsize=(1.3 * n, 1.35 * len(rows)))
+    axes = fig.subplots(len(rows), n)
     for i, (name, batch) in enumerate(rows):
         for j in range(n):
             im = batch[j].clamp(0, 1).permute(1, 2, 0).numpy()
@@ -246,12 +245,11 @@ def figures(model: ETCompletion, images: torch.Tensor, out: pathlib.Path, n: int
         axes[i, 0].set_ylabel(name, fontsize=8)
     fig.suptitle("ET masked completion: the masked patches along the energy descent")
     fig.savefig(out / "completion.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     run.plot(ax=ax)
     ax.set_title(f"ET energy per descent step ({n} images), monotone={run.monotone()}")
     fig.savefig(out / "energy.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, bool]:
