@@ -42,8 +42,8 @@ from .model import AiTConfig, build, count_parameters, model_names
 
 TRAIN_DEFAULTS = dict(batch_size=64, lr=1e-3, weight_decay=0.01, warmup=0.1, min_lr=1e-6, warmup_lr=1e-5,
                       max_steps=300, eval_every=100, seed=0, device="cpu")
-# CPU defaults per data set where they differ. Triangle (32-px canvas): tiny AiT sits near 62 % for
-# ~800 steps, then learns the relation (lr 3e-3: 86 % at 1000 steps, 97.5 % at 1500; lr 1e-3: 70 % at 1500).
+# CPU defaults per data set where they differ: tiny AiT needs about 1500 steps at lr 3e-3 to learn
+# Triangle (benchmarks/results/tuning.md).
 CPU_DATA_DEFAULTS = {"triangle": dict(max_steps=1500, lr=3e-3)}
 PAPER_RECIPE = dict(batch_size=512, lr=1e-4, weight_decay=0.01, min_lr=1e-6, warmup_lr=1e-5, epochs=100,
                     warmup_epochs=5)
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _leave_process_group() -> None:
     """Wait for every rank, then leave the process group, so that no rank tears gloo down while its
-    peers still run (a rank of the two-process test aborted at exit in 2 of 4 full-suite runs)."""
+    peers still run (a rank that did aborted at exit: benchmarks/results/tuning.md)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():

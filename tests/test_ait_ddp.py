@@ -45,9 +45,8 @@ def _worker(rank, world, port, out):
     else:
         torch.save({"memory": [b.gwl.memory.clone() for b in model.module.blocks]}, out + f".{rank}")
     _leave_process_group()
-    # Rank 1 was seen to die with SIGABRT ("terminate called without an active exception": the message
-    # of a C++ thread object destroyed while its thread runs, as at interpreter teardown) in 2 of 4
-    # full-suite runs and 1 of ~80 runs alone. Its work is done and saved here: skip that teardown.
+    # Interpreter teardown could abort a rank (a C++ thread destroyed while it runs; the history is in
+    # benchmarks/results/tuning.md). Its work is done and saved here: skip that teardown.
     os._exit(0)
 
 
