@@ -20,7 +20,7 @@ def make(hn="relu", exclude_self=True, seed=0, D=6, H=2, Y=3, K=5):
 
 
 def loop_energy(E, x, beta, mask=None):
-    """The formulas of SPEC_ET.md written out with Python loops over plain floats (one sample x [N, D])."""
+    """The formulas of the ET energy (hopfieldkit/et.py) written out with Python loops over plain floats (one sample x [N, D])."""
     x = x.tolist()
     Wq, Wk, mem = E.Wq.tolist(), E.Wk.tolist(), E.memories.tolist()
     gamma, delta, eps = E.ln_gamma.item(), E.ln_delta.tolist(), E.eps
@@ -183,3 +183,21 @@ def test_block_with_mask_and_paper_size_init():
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call(make())
+
+
+def test_in_the_full_energy_the_hopfield_part_alone_can_rise():
+    """Fact (i) holds for an energy of Hopfield terms alone; in the full energy the step follows the
+    gradient of the sum, and the Hopfield part rises on some steps while the total falls. The
+    module docstring says so (it used to claim the Hopfield terms fall for every α)."""
+    torch.manual_seed(0)
+    E = hk.EnergyTransformerEnergy(32, 4, 8, 64, w_std=0.5, mem_std=0.5).double()
+    x = torch.randn(8, 16, 32, dtype=D64)
+    run = hk.et_block(E, x, alpha=0.1, steps=40, trajectory=True)
+    assert run.monotone()
+    hn = E.hopfield_energy(E.activation(run.trajectory))
+    rose = (hn[1:] - hn[:-1]) > 1e-9 * hn[:-1].abs()
+    assert rose.any()
+    import hopfieldkit.et as et_module
+    doc = " ".join(et_module.__doc__.split())
+    assert "the Hopfield part alone can rise while the total falls" in doc
+    assert "decreases for EVERY α" not in doc
