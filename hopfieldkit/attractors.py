@@ -368,6 +368,13 @@ def grid_starts(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, n: int = 50,
     Returns (states ``[n*n, d]``, u, v) with state = a + u (b − a) + v (c − a), u, v in
     [−margin, 1 + margin]; reshape labels to ``[n, n]`` to draw the basins.
     """
+    for name, v in (("a", a), ("b", b), ("c", c)):
+        check_tensor(name, v, ndim=1)
+    if not (a.shape == b.shape == c.shape) or not (a.dtype == b.dtype == c.dtype):
+        raise ValueError(f"a, b, c must be states of one shape and dtype, got {tuple(a.shape)} {a.dtype}, "
+                         f"{tuple(b.shape)} {b.dtype}, {tuple(c.shape)} {c.dtype}")
+    check_positive("n", n, integer=True)
+    check_positive("margin", margin, allow_zero=True)
     t = torch.linspace(-margin, 1 + margin, n, dtype=a.dtype, device=a.device)
     U, V = torch.meshgrid(t, t, indexing="xy")
     states = a + U.reshape(-1, 1) * (b - a) + V.reshape(-1, 1) * (c - a)
@@ -419,10 +426,17 @@ def beta_sweep(patterns: torch.Tensor, betas, inits: torch.Tensor | int = 200, *
     as uniform random convex combinations of the patterns plus noise of the patterns' scale.
     """
     X = check_tensor("patterns", patterns, ndim=2)
-    betas = torch.as_tensor(betas, dtype=torch.float64).reshape(-1)
-    if betas.numel() == 0 or not bool((betas > 0).all()):
-        raise ValueError("betas must be a non-empty list of positive numbers")
+    try:
+        betas = torch.as_tensor(betas, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"betas must be a list of positive numbers, got {type(betas).__name__}") from None
+    if betas.numel() == 0 or not bool((torch.isfinite(betas) & (betas > 0)).all()):
+        raise ValueError("betas must be a non-empty list of positive finite numbers")
+    check_positive("steps", steps, integer=True)
+    if isinstance(inits, bool) or not isinstance(inits, (int, torch.Tensor)):
+        raise TypeError(f"inits must be a number of random starts or an [n, d] tensor, got {type(inits).__name__}")
     if isinstance(inits, int):
+        check_positive("inits", inits, integer=True)
         g = torch.Generator().manual_seed(seed)
         w = -torch.log(torch.rand(inits, X.shape[0], generator=g, dtype=torch.float64))  # Dirichlet(1)
         w = w / w.sum(-1, keepdim=True)

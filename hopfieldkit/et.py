@@ -271,7 +271,10 @@ def et_block(energy: EnergyTransformerEnergy, x: torch.Tensor, *, alpha: float =
     :class:`~hopfieldkit.Descent` with the energy trace ``energies`` ``[steps + 1, ...]``."""
     from .descend import descend
 
+    if not isinstance(energy, EnergyTransformerEnergy):
+        raise TypeError(f"energy must be an EnergyTransformerEnergy, got {type(energy).__name__}")
     check_positive("alpha", alpha)
+    check_positive("steps", steps, allow_zero=True, integer=True)
     if method not in ("gd", "ode"):
         raise ValueError(f"method must be 'gd' (the paper's discrete block) or 'ode', got {method!r}")
     fn = energy if mask is None else energy.masked(mask)

@@ -161,3 +161,20 @@ def test_a_beta_tensor_of_the_wrong_shape_is_named():
     with pytest.raises(ValueError, match=r"beta has shape \(5,\)"):
         hk.DenseAMEnergy(torch.ones(3, 4, dtype=torch.float64))(torch.ones(2, 4, dtype=torch.float64),
                                                                    torch.ones(5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: hk.grid_starts(q, q[:3], q, 5), ValueError, "a, b, c must be states of one shape"),
+    (lambda: hk.grid_starts(q, q, q, 0), ValueError, "n must be finite and > 0"),
+    (lambda: hk.grid_starts(q.reshape(2, 2), q, q), ValueError, "a must have 1 dimensions"),
+    (lambda: hk.beta_sweep(P, [], 10), ValueError, "betas must be a non-empty list"),
+    (lambda: hk.beta_sweep(P, [1.0, float("nan")], 10), ValueError, "positive finite numbers"),
+    (lambda: hk.beta_sweep(P, [1.0], 0), ValueError, "inits must be finite and > 0"),
+    (lambda: hk.beta_sweep(P, [1.0], "10"), TypeError, "inits must be a number of random starts"),
+    (lambda: hk.et_block(hk.HopfieldEnergy(P), torch.randn(2, 3, 4)), TypeError, "energy must be an EnergyTransformerEnergy"),
+    (lambda: hk.et_block(hk.EnergyTransformerEnergy(4, 1, 2, 3), torch.randn(2, 3, 4), steps=-1), ValueError,
+     "steps must be finite and >= 0"),
+])
+def test_attractor_and_et_helpers_name_their_bad_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
