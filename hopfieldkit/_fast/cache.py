@@ -99,10 +99,10 @@ def cached(owner: object | None, name: str, sources: tuple, build: Callable, fit
         _shared.move_to_end(slot)
         return hit.value
     store = owner.__dict__.setdefault("_fast_cache", {})   # name → _Entry
-    _owners.add(owner)
     hit = store.get(name)
     if hit is None or not _valid(hit, key, sources) or (fits and not fits(hit.value)):
         hit = store[name] = _Entry(key, build(), sources, tuple(fingerprint(t) for t in sources), check_session())
+        _owners.add(owner)
     return hit.value
 
 

@@ -22,10 +22,11 @@ def packed_patterns(owner: object | None, X: torch.Tensor, xi: torch.Tensor) -> 
                         fits=lambda p: rows <= 2 * p.batch)
 
 
-def forward(xi, X, b, owner, keep: bool):
-    """(lse [..., 1], what the backward needs or None), graph-free."""
+def forward(xi, X, b, owner, keep: bool, route: str | None = None):
+    """(lse [..., 1], what the backward needs or None), graph-free (``route``: from
+    :func:`.policy.hopfield_route`, when the caller has it)."""
     q = b * xi
-    if policy.hopfield_route(X, xi, b) == "onednn":
+    if (route or policy.hopfield_route(X, xi, b)) == "onednn":
         packed = packed_patterns(owner, X, xi)
         if keep:
             total, kept = packed.lse(q, keep=True)
@@ -46,8 +47,7 @@ def _weights(saved) -> torch.Tensor:
 class LseSimilarity(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xi, X, b, owner):
-        with torch.no_grad():
-            out, saved = forward(xi, X, b, owner, keep=True)
+        out, saved = forward(xi, X, b, owner, keep=True)         # (autograd is off inside forward)
         ctx.saved = saved
         ctx.b = b
         ctx.save_for_backward(xi, X)

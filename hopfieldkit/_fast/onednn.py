@@ -42,10 +42,11 @@ def available() -> bool:
     """True when torch's oneDNN linear kernels work here (checked once) and the fast path is not
     switched off with ``HOPFIELDKIT_ONEDNN=0``."""
     global _works
-    if os.environ.get("HOPFIELDKIT_ONEDNN", "1") == "0" or not torch.backends.mkldnn.is_available():
+    if os.environ.get("HOPFIELDKIT_ONEDNN", "1") == "0":
         return False
     if _works is None:
-        _works = _ops is not None and hasattr(_ops, "_linear_pointwise") and _smoke_test()
+        _works = (torch.backends.mkldnn.is_available() and _ops is not None
+                  and hasattr(_ops, "_linear_pointwise") and _smoke_test())
     return _works
 
 

@@ -50,7 +50,12 @@ def _requires_grad(t: object) -> bool:
 
 def no_graph(*tensors: object) -> bool:
     """No autograd graph is needed through ``tensors``: grad mode is off or none requires grad."""
-    return not torch.is_grad_enabled() or not any(_requires_grad(t) for t in tensors)
+    if not torch.is_grad_enabled():
+        return True
+    for t in tensors:                       # (a loop: this runs on every step of every descent)
+        if isinstance(t, torch.Tensor) and t.requires_grad:
+            return False
+    return True
 
 
 def needs_graph(energy: object, xi: torch.Tensor, beta: object) -> bool:

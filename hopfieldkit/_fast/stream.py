@@ -17,8 +17,9 @@ STREAM_BYTES = 64 << 20
 
 
 def _rows(X: torch.Tensor, xi: torch.Tensor) -> int:
-    batch = torch.broadcast_shapes(xi.shape[:-1], X.shape[:-2])
-    return max(1, batch.numel())
+    if X.dim() == 2:
+        return max(1, xi.numel() // xi.shape[-1])
+    return max(1, torch.broadcast_shapes(xi.shape[:-1], X.shape[:-2]).numel())
 
 
 def applies(X: torch.Tensor, xi: torch.Tensor) -> bool:
