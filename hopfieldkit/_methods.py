@@ -196,11 +196,13 @@ class Log:
 
     def judge(self, x: torch.Tensor, residual: torch.Tensor, e: torch.Tensor | None = None) -> None:
         """Judge every state not yet frozen at ``x`` with its residual (and energy): diverged when
-        they are not finite, converged when the residual is within tolerance."""
+        they are not finite, converged when the residual is within tolerance. The state itself is
+        not scanned: a non-finite state makes its residual non-finite (the update's ‖f(ξ) − ξ‖,
+        or ‖d(ξ)‖), and :meth:`result` checks the final states once."""
         residual = residual.detach()
         open_ = ~self.frozen
         self.residual = torch.where(open_, residual, self.residual)
-        bad = ~torch.isfinite(residual) | ~_finite(x.detach(), self.event_dims)
+        bad = ~torch.isfinite(residual)
         if e is not None:
             bad = bad | ~torch.isfinite(e.detach())
         self.diverged = self.diverged | (open_ & bad)
@@ -364,51 +366,64 @@ def run_armijo(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_traj
     log = Log(xi, e0, record, keep_traj, ed, tol, steps, progress, check_every)
     x, e = xi, e0
     eps = torch.finfo(xi.dtype).eps
-    g = grads.g(x, beta)
-    res0 = energy_resolution(energy, x, beta, e, g, ed)
+    g = g0 = grads.g(x, beta)
+    res0 = None                 # measured at the first failed Armijo test (short runs rarely need it)
     t_state = torch.full(e0.shape, t_max, dtype=xi.dtype, device=xi.device)
     stalled = torch.zeros_like(log.converged)
     taken, stop, evaluations = 0, f"reached steps={steps}", 0
     nonfinite = torch.zeros(e0.shape, dtype=torch.long, device=xi.device)   # trial energies not finite
     for it in range(1, steps + 2):
+        if g is None:               # tol = 0: the final state is not judged (no gradient spent on it)
+            break
         d = grads.d(x, beta, g)
         slope = _dot(g, d, ed)
-        log.judge(x, slope.sqrt() if grads.same else _norm(d, ed), e)
+        residual = slope.sqrt() if grads.same else _norm(d, ed)
+        log.judge(x, residual, e)
         active = ~(log.frozen | stalled)
         if it > steps or not bool(active.any()):
             if not bool(active.any()):
                 stop = ("no further decrease possible for the remaining states (line search failed at "
                         "the energy's resolution)" if bool(stalled.any()) else None)
             break
-        floor = torch.maximum(res0, 64 * eps * e.detach().abs())
+        floor = 64 * eps * e.detach().abs() if res0 is None else torch.maximum(res0, 64 * eps * e.detach().abs())
         t_try = torch.clamp(t_state * 2.0, max=t_max)
+        need = -c * slope                                # Armijo: change ≤ −c t ⟨∇E, d⟩
         accepted = torch.zeros_like(active)
         unbounded = torch.zeros_like(active)
-        x_next, e_next, g_next = x, e, None
+        x_next, e_next = x, e
+        g_next, have_g = g, ~active          # ∇E at each state's next point, where already known
         for _ in range(max_bt):
             pending = active & ~accepted
             cand = x - _expand(t_try, ed) * d
             e_c = energy(cand, beta)
             evaluations += 1
-            unbounded = unbounded | (pending & torch.isneginf(e_c))
             fin = torch.isfinite(e_c)
-            nonfinite = nonfinite + (pending & ~fin).long()
             change = e_c - e
-            ok = pending & fin & (change <= -c * t_try * slope)                   # Armijo
-            close = pending & fin & ~ok & (change <= floor)                      # below resolution
+            ok = pending & fin & (change <= need * t_try)
+            fail = pending & ~ok
             g_c = None
-            if bool(close.any()):
-                g_c = grads.g(cand, beta)
-                wolfe = _dot(g_c, d, ed) >= -(1 - 2 * WOLFE_DELTA) * slope      # approximate Wolfe
-                ok = ok | (close & wolfe)
-            earlier = accepted
+            if bool(fail.any()):                         # (a step every state takes skips all of this)
+                unbounded = unbounded | (fail & torch.isneginf(e_c))
+                nonfinite = nonfinite + (fail & ~fin).long()
+                if res0 is None:
+                    res0 = energy_resolution(energy, xi, beta, e0, g0, ed)
+                    floor = torch.maximum(res0, floor)
+                # below resolution: the energies differ by less than their rounding, and the linear
+                # prediction of the decrease is too small for the energy to show it
+                close = fail & fin & (change <= floor) & (t_try * slope <= 100 * floor)
+                if bool(close.any()):
+                    g_c = grads.g(cand, beta)
+                    wolfe = _dot(g_c, d, ed) >= -(1 - 2 * WOLFE_DELTA) * slope      # approximate Wolfe
+                    # a direction at its own rounding level (only with tol = 0) decides nothing either
+                    noise = residual <= 64 * eps * _norm(x.detach(), ed).clamp_min(1.0)
+                    ok = ok | (close & (wolfe | noise))
             x_next = _where(ok, cand, x_next, ed)
             e_next = torch.where(ok, e_c, e_next)
             t_state = torch.where(ok, t_try, t_state)
             accepted = accepted | ok
-            g_next = None
-            if g_c is not None and not bool(earlier.any()):
-                g_next = _where(ok, g_c, g, ed)          # every moved state moved here: reuse ∇E
+            if g_c is not None:                          # ∇E of a state depends on that state only
+                g_next = _where(ok, g_c, g_next, ed)
+                have_g = have_g | ok
             pending = active & ~accepted & ~unbounded
             if not bool(pending.any()):
                 break
@@ -417,7 +432,11 @@ def run_armijo(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_traj
         log.diverge((unbounded & ~accepted) | (failed & ~fin))  # the energy is not finite arbitrarily close
         stalled = stalled | (failed & fin)
         x, e = x_next, e_next
-        g = g_next if g_next is not None else grads.g(x, beta)
+        if it < steps or tol > 0:
+            have_g = have_g | (active & ~accepted)     # states that did not move keep theirs
+            g = g_next if bool(have_g.all()) else grads.g(x, beta)
+        else:
+            g = None
         taken = it
         log.moved(accepted)
         log.push(x, e if record else None)
@@ -427,7 +446,8 @@ def run_armijo(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_traj
                  f"(info['nonfinite_trials'])")
     return log.result(x, "armijo", taken, stop,
                       info={"step_size": t_state, "stalled": stalled, "energy_evaluations": evaluations,
-                            "energy_resolution": res0, "nonfinite_trials": nonfinite})
+                            "energy_resolution": res0 if res0 is not None else torch.zeros_like(e0.detach()),
+                            "nonfinite_trials": nonfinite})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ class HopfieldEnergy(Energy):
 
     def max_norm(self) -> torch.Tensor:
         """M = max_i ‖x_i‖ over the real patterns (per sample for a batched memory)."""
-        return self._max_sq_norm(self.patterns).sqrt()
+        return self._max_sq_norm(self.patterns, self.mask).sqrt()
 
     def gd_step_limit(self) -> float:
         """The largest gradient step η for which E never rises: ∇²E ⪯ I, so η ≤ 2."""
@@ -124,24 +124,25 @@ class HopfieldEnergy(Energy):
 
     def forward(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         X, b = self._check(xi, beta)
-        lse = _fast.lse(xi, X, b, self.mask, owner=self)
+        mask = self.mask
+        lse = _fast.lse(xi, X, b, mask, owner=self)
         if lse is None:
             lse = torch.logsumexp(b * self.scores(xi), dim=-1, keepdim=True) / b
-        N = self.counts()
-        log_n = math.log(N) if isinstance(N, int) else torch.log(N.to(xi.dtype)).unsqueeze(-1)
-        const = log_n / b + 0.5 * self._max_sq_norm(X).unsqueeze(-1)
+        N = X.shape[-2] if mask is None else mask.sum(-1, keepdim=True).to(xi.dtype)
+        log_n = math.log(N) if mask is None else torch.log(N)
+        const = log_n / b + 0.5 * self._max_sq_norm(X, mask).unsqueeze(-1)
         return (-lse + 0.5 * (xi * xi).sum(-1, keepdim=True) + const).squeeze(-1)
 
-    def _max_sq_norm(self, X: torch.Tensor) -> torch.Tensor:
+    def _max_sq_norm(self, X: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """M² = max_i ‖x_i‖² over the real patterns, ``[...]`` per sample; kept while X is unchanged
         and needs no gradient (the energy's constant would otherwise read all of X every call)."""
         def compute():
             sq = torch.linalg.vector_norm(X, dim=-1).square()
-            if self.mask is not None:
-                sq = sq.masked_fill(~self.mask, 0.0)
+            if mask is not None:
+                sq = sq.masked_fill(~mask, 0.0)
             return sq.amax(-1)
         if _fast.policy.cacheable(X):
-            return _fast.cached(self, "max_sq_norm", (X,) if self.mask is None else (X, self.mask), compute)
+            return _fast.cached(self, "max_sq_norm", (X,) if mask is None else (X, mask), compute)
         return compute()
 
     def weights(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
