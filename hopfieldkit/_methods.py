@@ -51,11 +51,6 @@ def _where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor, event_dims: int
     return torch.where(_expand(mask, event_dims), a, b)
 
 
-def _energy_error(energy, xi, beta, exc) -> ValueError:
-    return ValueError(f"energy(xi, beta) failed for xi of shape {tuple(xi.shape)}, dtype {xi.dtype}, "
-                      f"device {xi.device}: {exc}")
-
-
 def check_energy_value(e: object, xi: torch.Tensor, batch_shape: torch.Size, where: str = "at the initial states xi") -> torch.Tensor:
     """An energy's output: a tensor, one value per state, finite."""
     if not isinstance(e, torch.Tensor):
@@ -72,15 +67,31 @@ def check_energy_value(e: object, xi: torch.Tensor, batch_shape: torch.Size, whe
     return e
 
 
-def call_energy(energy, xi: torch.Tensor, beta, batch_shape: torch.Size) -> torch.Tensor:
-    """First, checked call on the whole batch: a failure inside the user's energy becomes a clear error."""
+def call_energy(energy, xi: torch.Tensor, beta, batch_shape: torch.Size,
+                where: str = "at the initial states xi") -> torch.Tensor:
+    """A checked call on the whole batch: a failure inside the user's energy becomes a clear error."""
     try:
         e = energy(xi, beta)
     except (ValueError, TypeError):
         raise
     except Exception as exc:  # torch errors from a user callable
-        raise _energy_error(energy, xi, beta, exc) from exc
-    return check_energy_value(e, xi, batch_shape)
+        raise ValueError(f"energy(xi, beta) failed for xi of shape {tuple(xi.shape)}, dtype {xi.dtype}, "
+                         f"device {xi.device}: {exc}") from exc
+    return check_energy_value(e, xi, batch_shape, where)
+
+
+def check_like_state(energy, name: str, out: object, x: torch.Tensor) -> None:
+    """``energy.<name>(xi, beta)`` (an update, gradient or direction) returned a tensor like xi."""
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype:
+        got = f"shape {tuple(out.shape)}, dtype {out.dtype}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{type(energy).__name__}.{name}(xi, beta) must return a tensor like xi "
+                         f"(shape {tuple(x.shape)}, dtype {x.dtype}); got {got}")
+
+
+def rounding_floor(e: torch.Tensor, resolution: torch.Tensor | None = None) -> torch.Tensor:
+    """The least a computed energy can be trusted to: 64 ulps of |E|, or the measured resolution."""
+    floor = 64 * torch.finfo(e.dtype).eps * e.detach().abs()
+    return floor if resolution is None else torch.maximum(resolution, floor)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,11 +144,7 @@ class Gradients:
     def _check(self, which: str, out, x: torch.Tensor, name: str) -> torch.Tensor:
         if not self._checked[which]:
             self._checked[which] = True
-            if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype:
-                got = (f"shape {tuple(out.shape)}, dtype {out.dtype}" if isinstance(out, torch.Tensor)
-                       else type(out).__name__)
-                raise ValueError(f"{type(self.energy).__name__}.{name}(xi, beta) must return a tensor like "
-                                 f"xi (shape {tuple(x.shape)}, dtype {x.dtype}); got {got}")
+            check_like_state(self.energy, name, out, x)
         return out
 
     def _first(self, x: torch.Tensor, beta) -> torch.Tensor:
@@ -152,13 +159,7 @@ class Gradients:
             return g
         with torch.enable_grad():
             y = x.detach().requires_grad_(True)
-            try:
-                out = energy(y, beta)
-            except (ValueError, TypeError):
-                raise
-            except Exception as exc:
-                raise _energy_error(energy, x, beta, exc) from exc
-            check_energy_value(out, x, self.batch_shape, "at the states")
+            out = call_energy(energy, y, beta, self.batch_shape, "at the states")
             if out.grad_fn is None:
                 raise _not_differentiable(energy)
             hits_x, other = _fast.policy.graph_reach(out, y)
@@ -310,11 +311,7 @@ def run_update(energy, xi, beta, e0, *, step_size, tau, options, **kw):
         new = energy.update(x, beta)
         if first[0]:
             first[0] = False
-            if not isinstance(new, torch.Tensor) or new.shape != x.shape or new.dtype != x.dtype:
-                got = (f"shape {tuple(new.shape)}, dtype {new.dtype}" if isinstance(new, torch.Tensor)
-                       else type(new).__name__)
-                raise ValueError(f"{type(energy).__name__}.update(xi, beta) must return a tensor like xi "
-                                 f"(shape {tuple(x.shape)}, dtype {x.dtype}); got {got}")
+            check_like_state(energy, "update", new, x)
         return new, (_norm(new - x, ed).detach() if residual else None)
 
     return _run_fixed_map(step, energy, xi, beta, e0, method="update", **kw)
@@ -342,7 +339,7 @@ def energy_resolution(energy, x: torch.Tensor, beta, e: torch.Tensor, g: torch.T
     |E(ξ + δ) − E(ξ) − ∇E(ξ)ᵀδ|, and at least 64 ulps of |E(ξ)|."""
     eps = torch.finfo(x.dtype).eps
     e = e.detach()
-    floor = 64 * eps * e.abs()
+    floor = rounding_floor(e)
     gen = torch.Generator(device=x.device).manual_seed(0)
     size = 1e3 * eps * _norm(x.detach(), event_dims).clamp_min(1.0)
     worst = torch.zeros_like(floor)
@@ -385,7 +382,7 @@ def run_armijo(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_traj
                 stop = ("no further decrease possible for the remaining states (line search failed at "
                         "the energy's resolution)" if bool(stalled.any()) else None)
             break
-        floor = 64 * eps * e.detach().abs() if res0 is None else torch.maximum(res0, 64 * eps * e.detach().abs())
+        floor = rounding_floor(e, res0)
         t_try = torch.clamp(t_state * 2.0, max=t_max)
         need = -c * slope                                # Armijo: change ≤ −c t ⟨∇E, d⟩
         accepted = torch.zeros_like(active)
@@ -515,7 +512,7 @@ def run_ode(energy, xi, beta, e0, *, steps, step_size, tol, record, keep_traj, t
                 elif bool((t >= t_end).any()):
                     stop = f"reached t_max={t_end}"
             break
-        floor = torch.maximum(res0, 64 * eps * e.detach().abs())
+        floor = rounding_floor(e, res0)
         pending = active.clone()
         x_next, e_next, k_next, t_next = x, e, k1, t
         for _ in range(max_rejects + 1):

@@ -296,10 +296,9 @@ def _analyse(energy, beta, x, converged, residual, run, tol, merge_tol, mass, st
     if not binary and merge_tol is None and K > 1:
         # stage 2: each representative's distance to its fixed point, r/λ (the Newton step)
         lam = torch.linalg.eigvalsh(H)[:, 0].abs().clamp_min(1e-3)
-        group_res = torch.zeros(K, dtype=x.dtype)
-        for j in range(K):
-            members = (labels == j) & converged
-            group_res[j] = residual[members].detach().max().clamp_min(0) if bool(members.any()) else 0.0
+        member = labels >= 0                               # (the converged end points)
+        group_res = torch.zeros(K, dtype=x.dtype).scatter_reduce(
+            0, labels[member], residual.detach()[member].to(x.dtype), "amax")   # largest residual per point
         radius = 2 * group_res / lam + 16 * eps * scale[reps]
         radius = radius.clamp(max=0.25 * _pattern_gap(energy))
         keep, merged = _greedy(points, torch.ones(K, dtype=torch.bool), radius)

@@ -81,8 +81,9 @@ class Descent:
         times: for ``"ode"``, each state's time after each step, ``[steps + 1, ...]``.
         message: why the loop stopped.
         info: per method: ``"armijo"``: ``step_size``, ``stalled``, ``energy_evaluations``,
-            ``energy_resolution``; ``"ode"``: ``step_size``, ``underflow``, ``rejected``,
-            ``energy_resolution``.
+            ``energy_resolution`` (zeros where it was never needed), ``nonfinite_trials``;
+            ``"ode"``: ``step_size``, ``underflow``, ``rejected``, ``energy_resolution``,
+            ``rtol``, ``atol``.
     """
 
     xi: torch.Tensor

@@ -27,16 +27,13 @@ def lse(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
         owner: object | None = None) -> torch.Tensor | None:
     """lse(β, Xᵀξ) as ``[..., 1]`` for states ``xi`` [..., d], patterns ``X`` [..., N, d] and a
     broadcast-ready β, or None where only the plain expression applies."""
-    if not policy.lse_op(xi, X, b, mask):
-        if policy.hopfield_route(X, xi, b, mask) == "stream":
-            return stream.lse_and_step(b * xi, X, mask, step=False)[0] / b
-        return None
-    if not policy.no_graph(xi, X):
+    as_op = policy.lse_op(xi, X, b, mask)
+    if as_op and not policy.no_graph(xi, X):
         return lse_op.LseSimilarity.apply(xi, X, b, owner)
     route = policy.hopfield_route(X, xi, b, mask)
     if route == "stream":
         return stream.lse_and_step(b * xi, X, mask, step=False)[0] / b
-    return lse_op.forward(xi, X, b, owner, keep=False, route=route)[0]
+    return lse_op.forward(xi, X, b, owner, keep=False, route=route)[0] if as_op else None
 
 
 def hopfield_step(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
