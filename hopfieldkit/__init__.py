@@ -35,6 +35,11 @@ structural inference (``hopfieldkit.bayes``): see their docs.
 Utilities
     save_atomic(obj, path)              checkpoints written atomically (temporary file + rename)
     sincos_2d(side, dim)                fixed 2-D sine-cosine position codes of patch tokens
+    patchify(img, p), unpatchify(...)   images ↔ patch tokens [B, N, p·p·C] (one layout everywhere)
+    hopfieldkit.datasets                MNIST-5k, digits, CIFAR from a local folder, bars (no download)
+    hopfieldkit.stats                   mean ± sd (n) over seeds; Welch's t-test: beyond seed noise?
+    hopfieldkit.runs, .settings         run folders (refuse / resume / atomic, weights-only checkpoints,
+                                        metrics, log) and typed settings that generate CLI flags
     clear_caches()                      drop the packed copies and buffers kept between calls
     retain_freed_memory()               opt-in (process-wide, glibc): keep freed CPU buffers for
                                         reuse; the library itself changes nothing process-wide
@@ -66,6 +71,7 @@ from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fi
 from . import theory
 from .checkpoint import save_atomic
 from .positions import sincos_2d
+from .patches import patchify, unpatchify
 from . import bayes
 
 __version__ = "0.1.0"
@@ -77,6 +83,6 @@ __all__ = [
     "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "Neurons", "Synapse",
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
     "Descent", "StepSizeWarning", "descend", "clear_caches", "retain_freed_memory", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
-    "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
+    "patchify", "unpatchify", "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
     "theory", "bayes", "save_atomic", "sincos_2d",
 ]

@@ -6,7 +6,8 @@ import torch
 
 import hopfieldkit as hk
 from hopfieldkit.examples import et_completion as etc
-from hopfieldkit.examples.images import load_cifar10, make_bars
+from hopfieldkit.datasets import load_cifar10, make_bars
+from hopfieldkit.runs import RunError, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def test_short_training_beats_the_mean_patch_baseline(trained):
 
 def test_energy_never_increases_with_trained_weights(trained):
     cfg, out, _ = trained
-    ck = torch.load(out / "last.pt", weights_only=False)
+    ck = load_checkpoint(out / "last.pt")
     model = etc.ETCompletion(etc.Config(**ck["config"]), 1, 8)
     model.load_state_dict(ck["model"])
     imgs = make_bars(16, seed=5)
@@ -47,8 +48,8 @@ def test_resume_equals_an_unbroken_run(tmp_path):
     broken = etc.Config(**base, out=str(tmp_path / "broken"))
     etc.train(broken, progress=False, stop_at=7)          # interrupted after step 7 (between evaluations)
     etc.train(broken, resume=True, progress=False)        # continued to step 12
-    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "broken" / "last.pt", weights_only=False)
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "broken" / "last.pt")
     assert a["step"] == b["step"] == 12
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
@@ -59,12 +60,15 @@ def test_resume_equals_an_unbroken_run(tmp_path):
 @pytest.mark.parametrize("kw, exc, match", [
     (dict(data="digits", patch=3), ValueError, "not divisible by the patch size 3"),
     (dict(data="cifar10"), ValueError, "needs --data-dir"),
-    (dict(data="imagenet"), ValueError, "--data must be"),
-    (dict(data="bars", pos_init="learned"), ValueError, "pos_init must be"),
+    (dict(data="imagenet"), ValueError, "data: expected one of"),
+    (dict(data="bars", pos_init="learned"), ValueError, "pos_init: expected one of"),
+    (dict(data="bars", steps=0), ValueError, "steps: expected a value ≥ 1"),
+    (dict(data="bars", mask_frac=1.5), ValueError, "mask_frac: expected a value < 1"),
 ])
 def test_bad_config(kw, exc, match, tmp_path):
     with pytest.raises(exc, match=match):
-        etc.train(etc.Config(**kw, steps=1, out=str(tmp_path)), progress=False)
+        etc.train(etc.Config(**{"steps": 1, **kw}, out=str(tmp_path / "run")), progress=False)
+    assert not (tmp_path / "run").exists()                   # refused before anything was written
 
 
 def test_missing_cifar_folder_says_where_to_put_it(tmp_path):
@@ -72,6 +76,28 @@ def test_missing_cifar_folder_says_where_to_put_it(tmp_path):
         load_cifar10(tmp_path)
 
 
-def test_patchify_roundtrip():
+def test_patchify_roundtrip_and_layout():
     x = torch.randn(2, 3, 8, 8)
     assert torch.equal(etc.unpatchify(etc.patchify(x, 4), 4, 3, 8, 8), x)
+    p = hk.patchify(x, 4)                                   # token 1 = top-right patch, (row, col, channel)
+    assert p.shape == (2, 4, 48) and torch.equal(p[0, 1, :3], x[0, :, 0, 4])
+    with pytest.raises(ValueError, match="not divisible by the patch size"):
+        hk.patchify(x, 3)
+
+
+def test_a_run_folder_is_refused_resumed_with_its_settings_and_errors_are_one_line(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    base = ["--data", "bars", "--image-size", "8", "--dim", "8", "--heads", "2", "--head-dim", "4",
+            "--memories", "8", "--et-steps", "2", "--batch", "8", "--steps", "4", "--eval-every", "2", "--out", out]
+    etc.main(base + ["--stop-at", "2"])
+    with pytest.raises(SystemExit) as exc:
+        etc.main(base)                                      # the folder holds a run
+    assert exc.value.code == 2 and "--resume" in capsys.readouterr().err
+    last = etc.main(["--out", out, "--resume"])               # its own settings: to step 4
+    assert last["step"] == 4 and load_checkpoint(tmp_path / "r" / "last.pt")["step"] == 4
+    with pytest.raises(SystemExit):
+        etc.main(["--out", out, "--resume", "--steps", "9"])
+    with pytest.raises(SystemExit):
+        etc.main(base[:-2] + ["--lr", "-1", "--out", str(tmp_path / "x")])
+    assert "lr: expected a value > 0" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert etc.main(base + ["--overwrite"])["step"] == 4

@@ -11,9 +11,13 @@ bars (generated), scikit-learn's 8×8 digits, or CIFAR-10 from a local folder.
     python -m hopfieldkit.examples.et_completion --data cifar10 --data-dir ~/data --patch 4 \\
         --dim 256 --heads 8 --head-dim 32 --memories 1024 --device cuda  # larger, on a GPU
 
-Writes ``metrics.jsonl`` (one JSON line per evaluation), ``config.json``, ``last.pt`` (written
-atomically), ``completion.png`` (masked input, reconstruction over the descent steps, target) and
-``energy.png`` (the energy of a batch along the descent; every curve non-increasing).
+The run folder follows ``ait.train``'s conventions (:mod:`hopfieldkit.runs`): ``config.json`` (the
+settings and provenance), ``metrics.jsonl`` (one JSON line per evaluation), ``last.pt`` (atomic,
+tensors and plain values only, loaded with ``weights_only=True``), ``log.txt``, and at the end
+``completion.png`` (masked input, reconstruction over the descent steps, target) and ``energy.png``
+(the energy of a batch along the descent; every curve non-increasing). A folder that holds a run is
+refused without ``--resume`` (continue it with its saved settings) or ``--overwrite``; every
+setting is typed and range-checked, and a user error is one line and exit status 2.
 """
 from __future__ import annotations
 
@@ -27,51 +31,47 @@ import time
 import torch
 from torch import nn
 
-from ..checkpoint import save_atomic
+from ..datasets import load_cifar10, load_digits_images, load_mnist5k, make_bars
 from ..et import EnergyTransformerEnergy, et_block
+from ..patches import patchify, unpatchify
 from ..positions import sincos_2d
-from .images import load_cifar10, load_digits_images, load_mnist5k, make_bars
+from ..runs import Log, Metrics, RunError, load_checkpoint, prepare, provenance, save_checkpoint, write_json
+from ..settings import Parser, SettingError, add_arguments, check, from_mapping, setting
+
+__all__ = ["Config", "ETCompletion", "train", "evaluate", "figures", "load_data", "random_mask", "masked_mse",
+           "patchify", "unpatchify", "main"]
 
 
 @dataclasses.dataclass
 class Config:
-    data: str = "mnist5k"
-    data_dir: str | None = None
-    image_size: int = 14
-    patch: int = 2
-    dim: int = 32
-    heads: int = 4
-    head_dim: int = 8
-    memories: int = 64
-    hn: str = "relu"
-    et_steps: int = 8
-    alpha: float = 0.1
-    mask_frac: float = 0.5
-    batch: int = 64
-    steps: int = 1500
-    lr: float = 1e-2
-    weight_decay: float = 0.05
-    w_std: float = 0.1
-    mem_std: float = 0.1
-    pos_init: str = "sincos"
-    eval_every: int = 250
-    seed: int = 0
-    device: str = "cpu"
-    out: str = "runs/et_completion"
+    """Every setting of the example, typed and range-checked."""
 
+    data: str = setting("mnist5k", "data set", choices=("mnist5k", "digits", "bars", "cifar10"))
+    data_dir: str | None = setting(None, "folder holding cifar-10-batches-py")
+    image_size: int = setting(14, "MNIST-5k side (28, 14, 7) / bars side", ge=1)
+    patch: int = setting(2, "patch side", ge=1)
+    dim: int = setting(32, "token width D", ge=1)
+    heads: int = setting(4, "attention heads", ge=1)
+    head_dim: int = setting(8, "width per head", ge=1)
+    memories: int = setting(64, "Hopfield memories K", ge=1)
+    hn: str = setting("relu", "Hopfield-network energy (relu or softmax)")
+    et_steps: int = setting(8, "descent steps T of the ET block", ge=1)
+    alpha: float = setting(0.1, "descent step size", gt=0)
+    mask_frac: float = setting(0.5, "fraction of patches masked", gt=0, lt=1)
+    batch: int = setting(64, "batch size", ge=1)
+    steps: int = setting(1500, "training steps", ge=1)
+    lr: float = setting(1e-2, "peak learning rate (one-cycle)", gt=0)
+    weight_decay: float = setting(0.05, "AdamW weight decay", ge=0)
+    w_std: float = setting(0.1, "init std of the attention weights", gt=0)
+    mem_std: float = setting(0.1, "init std of the memories", gt=0)
+    pos_init: str = setting("sincos", "position embedding init", choices=("sincos", "random"))
+    eval_every: int = setting(250, "steps between evaluations", ge=1)
+    seed: int = setting(0, "seed", ge=0)
+    device: str = setting("cpu", "cpu, cuda, ...")
+    out: str = setting("runs/et_completion", "run folder")
 
-def patchify(img: torch.Tensor, p: int) -> torch.Tensor:
-    """``[B, C, H, W]`` → ``[B, N, C·p·p]`` (row-major patches)."""
-    B, C, H, W = img.shape
-    if H % p or W % p:
-        raise ValueError(f"image size {H}×{W} is not divisible by the patch size {p}")
-    x = img.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
-    return x.reshape(B, (H // p) * (W // p), C * p * p)
-
-
-def unpatchify(x: torch.Tensor, p: int, C: int, H: int, W: int) -> torch.Tensor:
-    B = x.shape[0]
-    return x.reshape(B, H // p, W // p, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, H, W)
+    def __post_init__(self):
+        check(self)
 
 
 def random_mask(batch: int, tokens: int, frac: float, gen: torch.Generator) -> torch.Tensor:
@@ -93,10 +93,8 @@ class ETCompletion(nn.Module):
         self.embed = nn.Linear(pd, cfg.dim)
         if cfg.pos_init == "sincos":
             pos = sincos_2d(image_size // cfg.patch, cfg.dim)
-        elif cfg.pos_init == "random":
-            pos = torch.randn(self.tokens, cfg.dim) * 0.02
         else:
-            raise ValueError(f"pos_init must be 'sincos' or 'random', got {cfg.pos_init!r}")
+            pos = torch.randn(self.tokens, cfg.dim) * 0.02
         self.pos = nn.Parameter(pos)
         self.mask_token = nn.Parameter(torch.randn(cfg.dim) * 0.02)
         self.energy = EnergyTransformerEnergy(cfg.dim, cfg.heads, cfg.head_dim, cfg.memories, hn=cfg.hn,
@@ -148,34 +146,51 @@ def evaluate(model: ETCompletion, images: torch.Tensor, mean_patches: torch.Tens
     return {"mse": float(masked_mse(pred, p, mask)), "baseline_mse": float(masked_mse(base, p, mask))}
 
 
-def train(cfg: Config, resume: bool = False, progress: bool | None = None, stop_at: int | None = None) -> dict:
+def train(cfg: Config, resume: bool = False, progress: bool | None = None, stop_at: int | None = None,
+          overwrite: bool = False) -> dict:
     """Train, evaluating and checkpointing every ``eval_every`` steps; returns the last evaluation.
 
-    ``resume``: continue from ``out/last.pt`` (model, optimiser, schedule and data-order state), so
-    an interrupted run continues exactly. ``stop_at``: stop after that step (writing the checkpoint),
-    keeping the schedule of the full ``steps``, e.g. to split a long run into several jobs.
+    ``resume``: continue the run in ``cfg.out`` from its ``last.pt`` with its saved settings (model,
+    optimiser, schedule and data-order state), so an interrupted run continues exactly; a folder
+    that holds a run is refused unless ``resume`` or ``overwrite``. ``stop_at``: stop after that step
+    (writing the checkpoint), keeping the schedule of the full ``steps``.
     """
     out = pathlib.Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        prepare(out, resume=True, overwrite=False)
+        cfg = from_mapping(Config, {**json.loads((out / "config.json").read_text())["train"], "out": str(out)})
+    elif not overwrite:
+        prepare(out, resume=False, overwrite=False)
     torch.manual_seed(cfg.seed)
     train_x, test_x = load_data(cfg, "train"), load_data(cfg, "test")
     C, S = train_x.shape[1], train_x.shape[2]
+    train_p = patchify(train_x, cfg.patch)
+    mean_patches = train_p.mean(0, keepdim=True)
     dev = torch.device(cfg.device)
     model = ETCompletion(cfg, C, S).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(cfg.steps, 2), pct_start=0.1)
     gen = torch.Generator().manual_seed(cfg.seed)
     step = 0
+    metrics, log = Metrics(out / "metrics.jsonl"), Log(out / "log.txt")
     if resume and (out / "last.pt").exists():
-        ck = torch.load(out / "last.pt", map_location=dev, weights_only=False)
+        ck = load_checkpoint(out / "last.pt", map_location=dev)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         gen.set_state(ck["generator"])
-        step = ck["step"]
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
-    train_p = patchify(train_x, cfg.patch)
-    mean_patches = train_p.mean(0, keepdim=True)
+        step = int(ck["step"])
+    # --- everything is checked; from here on the run folder is written ---
+    if overwrite:
+        prepare(out, resume=False, overwrite=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        dropped = metrics.truncate(step)
+        log(f"resuming {out} at step {step}" + (f", dropped {dropped} metrics row(s) past the checkpoint" if dropped else ""))
+    else:
+        write_json(out / "config.json", {"train": dataclasses.asdict(cfg), "provenance": provenance()})
+    log(f"ET completion on {cfg.data}: {sum(p.numel() for p in model.parameters()):,} parameters, {cfg.steps} steps "
+        f"of batch {cfg.batch}, out {out}")
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
     if show:
@@ -202,15 +217,18 @@ def train(cfg: Config, resume: bool = False, progress: bool | None = None, stop_
         if step % cfg.eval_every == 0 or step == cfg.steps:
             last = {"step": step, "split": "test", "loss": loss.item(), **evaluate(model, test_x, mean_patches),
                     "seconds": round(time.time() - t0, 1)}
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(last) + "\n")
+            metrics.append(last)
+            log(f"step {step}/{cfg.steps}  train loss {last['loss']:.4f}  test masked MSE {last['mse']:.4f} "
+                f"(mean-patch baseline {last['baseline_mse']:.4f})")
         if step % cfg.eval_every == 0 or step == end:
-            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "generator": gen.get_state(), "step": step, "config": dataclasses.asdict(cfg)}, out / "last.pt")
+            save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                             "generator": gen.get_state(), "step": step, "config": dataclasses.asdict(cfg)},
+                            out / "last.pt")
     if bar is not None:
         bar.close()
     if step == cfg.steps:
         figures(model, test_x, out)
+        log(f"done: test masked MSE {last.get('mse', float('nan')):.4f}, {time.time() - t0:.0f} s, run in {out}")
     return last
 
 
@@ -252,23 +270,29 @@ def figures(model: ETCompletion, images: torch.Tensor, out: pathlib.Path, n: int
     fig.savefig(out / "energy.png", dpi=100, bbox_inches="tight")
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[Config, bool]:
-    ap = argparse.ArgumentParser(prog="python -m hopfieldkit.examples.et_completion", description=__doc__,
+def parse_args(argv: list[str] | None = None) -> tuple[Config, bool, int | None, bool]:
+    ap = Parser(prog="python -m hopfieldkit.examples.et_completion", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in dataclasses.fields(Config):
-        name = "--" + f.name.replace("_", "-")
-        kind = {"int": int, "float": float}.get(str(f.type), str)
-        ap.add_argument(name, type=kind, default=f.default, help=f"(default: {f.default})")
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    add_arguments(ap, Config)
+    ap.add_argument("--resume", action="store_true", help="continue the run in --out with its saved settings")
+    ap.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
     ap.add_argument("--stop-at", type=int, default=None, help="stop after this step (resume later)")
     a = vars(ap.parse_args(argv))
-    resume, stop_at = a.pop("resume"), a.pop("stop_at")
-    return Config(**a), resume, stop_at
+    resume, overwrite, stop_at = a.pop("resume"), a.pop("overwrite"), a.pop("stop_at")
+    if resume and overwrite:
+        raise SettingError("--resume and --overwrite exclude each other")
+    if resume and set(a) - {"out"}:
+        raise SettingError(f"--resume continues the run with its saved settings; do not pass {sorted(set(a) - {'out'})}")
+    return Config(**a), resume, stop_at, overwrite
 
 
 def main(argv: list[str] | None = None) -> dict:
-    cfg, resume, stop_at = parse_args(argv)
-    last = train(cfg, resume=resume, stop_at=stop_at)
+    try:
+        cfg, resume, stop_at, overwrite = parse_args(argv)
+        last = train(cfg, resume=resume, stop_at=stop_at, overwrite=overwrite)
+    except (RunError, SettingError, FileNotFoundError) as exc:
+        print(f"python -m hopfieldkit.examples.et_completion: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(json.dumps(last))
     return last
 

