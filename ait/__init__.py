@@ -4,25 +4,25 @@ The Hopfield read is :class:`hopfieldkit.LowRankPriorEnergy` descended with :fun
 and the bottleneck write is a top-k truncated posterior (:class:`hopfieldkit.bayes.TopK`): ait
 re-implements neither.
 
-    from ait import build, make_config, AiT, ViT
-    model = build("ait-tiny", dict(image_size=28, channels=1, patch=4, num_classes=10))
+    from ait import build, data
+    model = build("ait-tiny", data.InputSpec(image_size=28, channels=1, num_classes=10), patch=4)
     logits, balance_loss = model(images)
 
-Models: ``ait-{tiny,small,medium,base}`` (preset ``"ait"``, the fixed default, or ``"paper"``, the
-released code's behaviour with its exact parameter counts), ``vit-{...}`` and ``vit-{...}-cls``,
-and the poster's baselines: :mod:`ait.coordination` (``coordination`` = TR+HSW, ``-ssw``, ``-tr``,
-``-hc``, ``-str``, ``-d``, ``-h``, ``-dh``), :mod:`ait.set_transformer`, :mod:`ait.perceiver`
-(each with a ``-tiny`` CPU size; every key: :func:`model_names`).
-Training: ``python -m ait.train --help``. Data: :mod:`ait.data` (Triangle generator, MNIST-5k,
-CIFAR-10 from a local folder).
+Models (:mod:`ait.models`, one file each; every key: :func:`model_names`): ``ait-{tiny,small,medium,base}``
+(preset ``"ait"``, the fixed default, or ``"paper"``, the released code's behaviour with its exact
+parameter counts), ``vit-{...}`` and ``vit-{...}-cls``, and the poster's baselines ``coordination``
+(``-ssw``, ``-tr``, ``-hc``, ``-str``, ``-d``, ``-h``, ``-dh``), ``set-transformer``, ``perceiver``
+(each with a ``-tiny`` CPU size). Data (:mod:`ait.data`, one file per set): Triangle, Sort-of-CLEVR,
+MNIST-5k, CIFAR-10/100 from a local folder. Training: ``python -m ait.train --help``; evaluation and
+workspace diagnostics: ``python -m ait.evaluate RUN --diagnostics`` (:mod:`ait.diagnostics`).
 """
-from . import data
-from .model import (SIZES, AiT, AiTConfig, Block, GlobalWorkspace, PatchEmbed, ViT, build, count_parameters,
-                    make_config, model_names)
-from .coordination import Coordination, CoordinationConfig
-from .perceiver import Perceiver, PerceiverConfig
-from .set_transformer import SetTransformer, SetTransformerConfig
+from . import data, models
+from .data import InputSpec
+from .models import (KNOCKOUTS, SIZES, AiT, AiTConfig, Coordination, CoordinationConfig, GlobalWorkspace, Perceiver,
+                     PerceiverConfig, SetTransformer, SetTransformerConfig, ViT, WorkspaceTrace, build, config_class,
+                     count_parameters, knockout, make_config, model_names)
 
-__all__ = ["AiT", "AiTConfig", "Block", "GlobalWorkspace", "PatchEmbed", "ViT", "SIZES", "build",
-           "count_parameters", "make_config", "model_names", "data", "Coordination", "CoordinationConfig",
-           "SetTransformer", "SetTransformerConfig", "Perceiver", "PerceiverConfig"]
+__all__ = ["AiT", "AiTConfig", "GlobalWorkspace", "WorkspaceTrace", "ViT", "SIZES", "KNOCKOUTS", "build",
+           "config_class", "count_parameters", "make_config", "model_names", "knockout", "data", "models",
+           "InputSpec", "Coordination", "CoordinationConfig", "SetTransformer", "SetTransformerConfig", "Perceiver",
+           "PerceiverConfig"]

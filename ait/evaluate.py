@@ -1,85 +1,99 @@
-"""Evaluate a trained run: ``python -m ait.evaluate RUN_DIR [--checkpoint best.pt] [--read-steps 8]``.
+"""Evaluate a trained run: ``python -m ait.evaluate RUN_DIR [--checkpoint best.pt] [--diagnostics]``.
 
 Writes into RUN_DIR (or ``--out``):
 
-- ``eval.json``: accuracy overall, per class, and per question family (Sort-of-CLEVR);
+- ``eval.json``: validation and test accuracy, per class, and per question family (Sort-of-CLEVR);
 - ``priors.png``: prior specialisation: for each prior of the first workspace, how often it selects
   each patch position over a test batch (the top-k gates of its first head), with an example image;
 - ``energy.png``: the Hopfield energy of the read along ``--read-steps`` update steps (never rises);
-- ``attention.png``: self-attention maps of the first block for one test image (mean over heads).
+- ``attention.png``: self-attention maps of the first block for one test image (mean over heads);
+- with ``--diagnostics``: ``diagnostics.json`` (knockouts and workspace statistics,
+  :mod:`ait.diagnostics`), also printed as a table.
+
+Checkpoints are loaded with ``weights_only=True``: a file that holds anything but tensors and plain
+values is refused (loading it could run code).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import pathlib
+import sys
 
 import torch
 
+import hopfieldkit as hk
+from hopfieldkit.runs import RunError, load_checkpoint, write_json
+from hopfieldkit.settings import SettingError
+
 from . import data as D
-from .model import AiT, ViT, build
-from .train import TrainConfig, evaluate
+from . import diagnostics
+from .models import AiT, ViT
+from .train import TrainConfig, check_device, evaluate, model_for, saved_config
 
 
-def load_run(run: pathlib.Path, checkpoint: str = "best.pt"):
-    """(model in eval mode, TrainConfig, data spec) of a run directory written by ``ait.train``."""
-    conf = json.loads((run / "config.json").read_text())
-    tc = TrainConfig(**{k: v for k, v in conf["train"].items() if k in TrainConfig.__dataclass_fields__})
-    spec = D.SPECS[tc.data]
-    model = build(tc.model, D.model_fields(tc.data, tc.image_size), preset=tc.preset, **tc.overrides)
-    path = run / checkpoint
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint {path}; runs written by ait.train hold best.pt and last.pt")
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
-    return model.eval(), tc, spec
+def load_run(run: pathlib.Path, checkpoint: str = "best.pt", device: str = "cpu"):
+    """(model in eval mode, its TrainConfig) of a run directory written by ``ait.train``."""
+    run = pathlib.Path(run)
+    tc = saved_config(run)
+    model = model_for(tc)
+    state = load_checkpoint(run / checkpoint, map_location=device)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as exc:
+        raise RunError(f"{run / checkpoint} does not match the run's model: {str(exc).splitlines()[0]}") from None
+    return model.to(device).eval(), tc
+
+
+def split_of(tc: TrainConfig, split: str) -> D.Split:
+    """The run's validation or test split, exactly as training saw it."""
+    return D.load(tc.data, split, data_dir=tc.data_dir, size=tc.train_size if split == "val" else tc.test_size,
+                  seed=tc.seed, clevr_quirks=tc.clevr_quirks, image_size=tc.image_size, val_size=tc.val_size)
 
 
 @torch.no_grad()
 def workspace_input(model: AiT, x: torch.Tensor, q: torch.Tensor | None = None) -> tuple:
-    """(first global workspace, the patch representations z [B, N, d] its Hopfield read starts from)."""
-    if not isinstance(model, AiT) or not model.cfg.memory:
-        raise TypeError(f"workspace_input needs an AiT with its workspace (memory=True), got {type(model).__name__}")
-    ws, blk = model.workspaces()[0], model.blocks[0]
-    h = model.embed(x, q)
-    if blk.attn is not None:
-        h = h + blk.attn(h)
-    return ws, ws.norm_z(ws.mlp(blk.norm_b(h)))
+    """(first global workspace, the patch representations z [B, N, D] its Hopfield read starts from)."""
+    t = diagnostics.trace(model, x, q)
+    return model.workspaces()[0], t[0].z
 
 
 @torch.no_grad()
-def per_class(model, split: D.Split, num_classes: int, batch: int = 256) -> dict:
+def per_class(model, split: D.Split, num_classes: int, batch: int = 256, device="cpu") -> dict:
     hits = torch.zeros(num_classes)
     count = torch.zeros(num_classes)
     for i in range(0, len(split), batch):
         idx = torch.arange(i, min(i + batch, len(split)))
         x, q, y = split.batch(idx)
-        pred = model(x, q)[0].argmax(-1)
+        pred = model(x.to(device), None if q is None else q.to(device))[0].argmax(-1).cpu()
         count += torch.bincount(y, minlength=num_classes).float()
         hits += torch.bincount(y[pred == y], minlength=num_classes).float()
     return {str(c): (hits[c] / count[c]).item() for c in range(num_classes) if count[c] > 0}
 
 
 @torch.no_grad()
-def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: int = 32) -> dict:
+def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: int = 32, device="cpu") -> dict:
     from matplotlib.figure import Figure   # no pyplot: the caller's backend and figures are left alone
 
     if not isinstance(model, (AiT, ViT)):  # the figures show AiT / ViT internals; baselines get accuracies
         return {}
     x, q, _ = split.batch(torch.arange(min(n, len(split))))
+    x, q = x.to(device), None if q is None else q.to(device)
     info = {}
-    cfg = model.cfg
-    side = cfg.image_size // cfg.patch
+    cfg, inputs = model.cfg, model.inputs
+    side = inputs.image_size // cfg.patch
+    skip = 1 if inputs.question_dim else 0        # the question token comes first
     if cfg.memory:
         ws, z = workspace_input(model, x, q)
         G = ws.gates(ws.memory, z.reshape(-1, z.shape[-1]))[0]           # first head: [M, B·N]
-        sel = (G > 0).float().reshape(G.shape[0], len(x), -1)[:, :, : side * side].mean(1)  # [M, patches]
+        sel = (G > 0).float().reshape(G.shape[0], len(x), -1)[:, :, skip:skip + side * side].mean(1).cpu()
         M = sel.shape[0]
         cols = min(8, M)
         fig = Figure(figsize=(1.6 * cols, 1.6 * (-(-M // cols) + 1)))
         axes = fig.subplots(-(-M // cols) + 1, cols).reshape(-1, cols)
         for j in range(cols):
             axes[0, j].axis("off")
-        img = x[0].permute(1, 2, 0).numpy()
+        img = x[0].permute(1, 2, 0).cpu().numpy()
         axes[0, 0].imshow(img[..., 0] if img.shape[-1] == 1 else img.clip(0, 1), cmap="gray")
         axes[0, 0].set_title("example", fontsize=7)
         for m in range(M):
@@ -93,10 +107,7 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
         fig.savefig(out / "priors.png", dpi=100, bbox_inches="tight")
         info["selections_per_image_per_prior"] = sel.sum(-1).tolist()  # = k / images in the pool
 
-        # the Hopfield read, iterated, with its energy
-        import hopfieldkit as hk
-
-        ws.read.set_priors(ws.memory)
+        ws.read.set_priors(ws.memory)                    # the Hopfield read, iterated, with its energy
         run = hk.descend(ws.read, z, ws.beta, method="update", steps=read_steps, tol=0)
         fig = Figure(figsize=(5, 3.2))
         ax = fig.subplots()
@@ -106,9 +117,7 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
         info["read_energy_monotone"] = run.monotone()
     attn = model.blocks[0].attn
     if attn is not None:
-        h = attn.norm(model.embed(x[:1], None if q is None else q[:1]))
-        qkv = attn.to_qkv(h).reshape(1, h.shape[1], 3, attn.heads, attn.dim_head).permute(2, 0, 3, 1, 4)
-        w = torch.softmax(qkv[0] @ qkv[1].transpose(-1, -2) * attn.dim_head ** -0.5, -1).mean(1)[0]  # [N, N]
+        w = attn.weights(model.embed(x[:1], None if q is None else q[:1])).mean(1)[0].cpu()  # [N, N]
         fig = Figure(figsize=(4, 4))
         ax = fig.subplots()
         ax.imshow(w.numpy(), cmap="viridis")
@@ -119,25 +128,50 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
     return info
 
 
+def run_eval(run: pathlib.Path, checkpoint: str = "best.pt", read_steps: int = 8, out: pathlib.Path | None = None,
+             device: str = "cpu", with_diagnostics: bool = False) -> dict:
+    dev = check_device(device)
+    model, tc = load_run(run, checkpoint, str(dev))
+    test, val = split_of(tc, "test"), split_of(tc, "val")
+    out = out or run
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    drop_last = tc.preset == "paper"
+    result = {"checkpoint": str(run / checkpoint), "val": evaluate(model, val, tc.eval_batch_size, dev, drop_last),
+              **evaluate(model, test, tc.eval_batch_size, dev, drop_last),
+              "per_class": per_class(model, test, model.inputs.num_classes, device=dev)}
+    model.eval()
+    result.update(figures(model, test, out, read_steps, device=dev))
+    write_json(out / "eval.json", result)
+    if with_diagnostics:
+        diag = diagnostics.diagnose(model, test, evaluate, tc.eval_batch_size, dev, drop_last, seed=tc.seed)
+        diag["checkpoint"] = str(run / checkpoint)
+        write_json(out / "diagnostics.json", diag)
+        print(diagnostics.table(diag), file=sys.stderr)
+        result["diagnostics"] = diag
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m ait.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=pathlib.Path, help="a run directory written by ait.train")
-    ap.add_argument("--checkpoint", default="best.pt")
+    ap.add_argument("--checkpoint", default="best.pt", help="best.pt (best validation accuracy) or last.pt")
     ap.add_argument("--read-steps", type=int, default=8)
     ap.add_argument("--out", type=pathlib.Path, default=None)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    ap.add_argument("--diagnostics", action="store_true", help="knockouts and workspace statistics (AiT only)")
     a = ap.parse_args(argv)
-    model, tc, spec = load_run(a.run, a.checkpoint)
-    split = D.load(tc.data, "test", data_dir=tc.data_dir, size=tc.test_size, seed=tc.seed, clevr_quirks=tc.clevr_quirks,
-                   image_size=tc.image_size)
-    out = a.out or a.run
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"checkpoint": str(a.run / a.checkpoint), **evaluate(model, split, 256, torch.device("cpu")),
-              "per_class": per_class(model, split, spec.num_classes)}
-    model.eval()
-    result.update(figures(model, split, out, a.read_steps))
-    (out / "eval.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "per_class"}))
+    if a.read_steps < 1:
+        ap.error(f"--read-steps must be ≥ 1, got {a.read_steps}")
+    try:
+        result = run_eval(a.run, a.checkpoint, a.read_steps, a.out, a.device, a.diagnostics)
+    except (RunError, SettingError, FileNotFoundError, TypeError) as exc:
+        print(f"python -m ait.evaluate: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(json.dumps({k: v for k, v in result.items() if k not in ("per_class", "diagnostics")}))
     return result
 
 

@@ -23,7 +23,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ait.model import AiT, ViT, make_config
+from ait.data import InputSpec
+from ait.models import AiT, ViT, make_config, num_tokens
 from _timing import allocator_flag, apply_allocator   # benchmarks/_timing.py (this folder is on sys.path)
 
 
@@ -91,12 +92,13 @@ def main(argv: list[str] | None = None) -> None:
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    cfg = make_config(a.size, image_size=a.image_size, patch=a.patch, channels=3, num_classes=10)
+    cfg = make_config(a.size, patch=a.patch)
+    inputs = InputSpec(image_size=a.image_size, channels=3, num_classes=10)
     print(f"torch {torch.__version__}, device {dev}, {torch.get_num_threads()} threads, size {a.size}, "
-          f"batch {a.batch}, {cfg.tokens} tokens, bf16={a.bf16}, compile={a.compile}")
+          f"batch {a.batch}, {num_tokens(inputs, cfg.patch)} tokens, bf16={a.bf16}, compile={a.compile}")
     x = torch.randn(a.batch, 3, a.image_size, a.image_size, device=dev)
     y = torch.randint(0, 10, (a.batch,), device=dev)
-    models = {"AiT": AiT(cfg).to(dev), "ViT": ViT(cfg).to(dev)}
+    models = {"AiT": AiT(cfg, inputs).to(dev), "ViT": ViT(cfg, inputs).to(dev)}
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
     run_models = {k: torch.compile(m) if a.compile else m for k, m in models.items()}
 

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None):
     from ait import data as D
     from ait.evaluate import load_run, workspace_input
 
-    model, tc, _ = load_run(paths[run])
+    model, tc = load_run(paths[run])
     split = D.load(tc.data, "test", size=max(64, a.images), seed=tc.seed, image_size=tc.image_size)
     x, q, _ = split.batch(torch.arange(a.images))
     with torch.no_grad():

@@ -20,7 +20,8 @@ import poster_runs as R  # noqa: E402
 
 def layers(conf: dict) -> int:
     """Attention layers of a run's model, from its saved configuration."""
-    model, arch = conf["train"]["model"], conf.get("arch", {})
+    model = conf["train"]["model"]
+    arch = conf.get("arch", conf["model"])   # older runs saved a baseline's architecture as "arch"
     if model.startswith(("ait-", "vit-")):
         return conf["model"]["depth"]
     if model.startswith("coordination"):

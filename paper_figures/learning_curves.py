@@ -16,13 +16,17 @@ import sys
 
 
 def read_run(run: pathlib.Path) -> dict:
+    """A run's test rows (``rows``; what the tables report), its validation rows (``val_rows``) and
+    its ``config.json``."""
     metrics, config = run / "metrics.jsonl", run / "config.json"
     if not metrics.is_file() or not config.is_file():
         raise FileNotFoundError(f"{run} is not a finished ait.train run (needs metrics.jsonl and config.json)")
-    rows = [json.loads(l) for l in metrics.read_text().splitlines() if l.strip()]
+    every = [json.loads(l) for l in metrics.read_text().splitlines() if l.strip()]
+    rows = [r for r in every if r.get("split", "test") == "test"]
     if not rows:
-        raise ValueError(f"{metrics} holds no evaluation")
-    return {"run": str(run), "rows": rows, "config": json.loads(config.read_text())}
+        raise ValueError(f"{metrics} holds no test evaluation")
+    return {"run": str(run), "rows": rows, "val_rows": [r for r in every if r.get("split") == "val"],
+            "config": json.loads(config.read_text())}
 
 
 def main(argv: list[str] | None = None) -> pathlib.Path:

@@ -65,7 +65,7 @@ def run_dir(run: Run, scale: str, root: pathlib.Path | None = None) -> pathlib.P
 
 def finished(path: pathlib.Path) -> bool:
     m = path / "metrics.jsonl"
-    return m.is_file() and bool(m.read_text().strip()) and (path / "config.json").is_file()
+    return m.is_file() and '"split": "test"' in m.read_text() and (path / "config.json").is_file()
 
 
 def ensure(runs: list[Run], scale: str, *, execute: bool = True, data_dir: str | None = None,
@@ -80,11 +80,9 @@ def ensure(runs: list[Run], scale: str, *, execute: bool = True, data_dir: str |
         if not finished(path) and execute and (data_dir or not run.data.startswith("cifar")):
             args = run.args(path, data_dir) + list(extra)
             print(f"[poster_runs] training {run.name} ({scale}): python -m ait.train {' '.join(args)}", file=sys.stderr)
-            cfg, _, _ = T.parse_args(args)
-            if path.exists():  # an unfinished earlier attempt: start it again from nothing
-                for f in ("metrics.jsonl", "last.pt", "best.pt"):
-                    (path / f).unlink(missing_ok=True)
-            T.train(cfg, progress=sys.stderr.isatty())
+            # an unfinished earlier attempt is started again from nothing
+            plan = T.parse_args(args + (["--overwrite"] if path.exists() else []))
+            T.train(plan, progress=sys.stderr.isatty())
             shown = [str(x).replace(str(ROOT) + "/", "") for x in args]  # repository-relative paths
             (path / "command.txt").write_text(f"python -m ait.train {' '.join(shown)}\ngit revision: {git_revision()}\n")
             (path / "last.pt").unlink(missing_ok=True)  # the optimizer state is not needed for the figures

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None):
     from ait import data as D
     from ait.evaluate import figures, load_run, workspace_input
 
-    model, tc, _ = load_run(paths[run])
+    model, tc = load_run(paths[run])
     split = D.load(tc.data, "test", size=64, seed=tc.seed, image_size=tc.image_size)
     a.out.mkdir(parents=True, exist_ok=True)
     png = a.out / f"prior_specialization_{scale}.png"

@@ -31,7 +31,8 @@ def collect(root: pathlib.Path = RUNS) -> dict:
             if not metrics.is_file() or not metrics.read_text().strip():
                 continue
             model, data, *tag = run.name.split("__")
-            last = json.loads(metrics.read_text().strip().splitlines()[-1])
+            last = [r for r in map(json.loads, metrics.read_text().strip().splitlines())
+                    if r.get("split", "test") == "test"][-1]
             label = model + (f" [{tag[0]}]" if tag else "")
             for d, key, _ in COLUMNS:
                 if d == data and key in last:

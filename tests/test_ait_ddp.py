@@ -10,10 +10,12 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ait.model import AiT, make_config
+from ait.data import InputSpec
+from ait.models import AiT, make_config
 from ait.train import _leave_process_group
 
-CFG = dict(image_size=16, channels=1, patch=4, num_classes=3, bottleneck=20)
+CFG = dict(patch=4, bottleneck=20)
+INP = InputSpec(image_size=16, channels=1, num_classes=3)
 
 
 def _batch():
@@ -32,7 +34,7 @@ def _worker(rank, world, port, out):
     faulthandler.enable()    # a crash prints the Python stack of the rank that died
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     torch.manual_seed(0)
-    model = DDP(AiT(make_config("tiny", **CFG)))
+    model = DDP(AiT(make_config("tiny", **CFG), INP))
     x, y = _batch()
     half = len(x) // world
     torch.manual_seed(1)  # the same dropout masks as the single process
@@ -63,7 +65,7 @@ def test_two_process_gloo_equals_one_process(tmp_path):
     ddp = torch.load(out)
     other = torch.load(out + ".1")
     torch.manual_seed(0)
-    single = AiT(make_config("tiny", **CFG))
+    single = AiT(make_config("tiny", **CFG), INP)
     x, y = _batch()
     torch.manual_seed(1)
     loss = _step(single, x, y)

@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from ait import train as T
-from ait.coordination import SharedWorkspace, strided_mask
-from ait.model import build, count_parameters, model_names
+from ait.data import InputSpec
+from ait.models import build, count_parameters, model_names
+from ait.models.coordination import SharedWorkspace, strided_mask
 
-CIFAR10 = dict(image_size=32, channels=3, patch=4, num_classes=10)
+CIFAR10 = InputSpec(image_size=32, channels=3, num_classes=10)
+GRAY16 = InputSpec(image_size=16, channels=1, num_classes=3)
 TINY = ["coordination-tiny", "set-transformer-tiny", "perceiver-tiny"]
 
 
@@ -62,14 +64,14 @@ def test_strided_mask_reaches_every_pair_in_two_hops():
 
 def test_set_transformer_ignores_the_order_of_the_patches():
     torch.manual_seed(0)
-    model = build("set-transformer-tiny", dict(image_size=16, channels=1, patch=4, num_classes=3)).eval()
+    model = build("set-transformer-tiny", GRAY16).eval()
     x = torch.randn(2, 1, 16, 16)
     blocks = x.reshape(2, 1, 4, 4, 4, 4).permute(0, 1, 2, 4, 3, 5).reshape(2, 1, 16, 4, 4)
     perm = torch.randperm(16)
     shuffled = blocks[:, :, perm].reshape(2, 1, 4, 4, 4, 4).permute(0, 1, 2, 4, 3, 5).reshape(2, 1, 16, 16)
     assert not torch.equal(shuffled, x)
     assert torch.allclose(model(x)[0], model(shuffled)[0], atol=1e-5)
-    pos = build("set-transformer-tiny", dict(image_size=16, channels=1, patch=4, num_classes=3), pos_embedding=True)
+    pos = build("set-transformer-tiny", GRAY16, pos_embedding=True)
     with torch.no_grad():
         pos.embed.pos.normal_()
     assert not torch.allclose(pos.eval()(x)[0], pos(shuffled)[0], atol=1e-5)
@@ -94,7 +96,7 @@ def test_every_baseline_trains_on_every_dataset(tmp_path, fake_cifar, name, data
     last = T.train(cfg, progress=False)
     assert 0.0 <= last["acc"] <= 1.0 and last["loss"] == last["loss"]
     conf = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert conf["train"]["model"] == name and "arch" in conf
+    assert conf["train"]["model"] == name and "dim" in conf["model"] and conf["inputs"]["num_classes"] > 1
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -107,7 +109,7 @@ def test_every_baseline_learns_mnist(tmp_path, name):
 @pytest.mark.parametrize("variant", ["coordination", "coordination-ssw", "coordination-tr", "coordination-hc",
                                      "coordination-str", "coordination-d", "coordination-h", "coordination-dh"])
 def test_coordination_variants_run_forward_and_backward(variant):
-    from ait.coordination import VARIANTS
+    from ait.models.coordination import VARIANTS
 
     torch.manual_seed(0)
     small = dict(dim=32, heads=4, mlp_dim=32, slots=4, topk=5, memory_mlp_dim=32)
@@ -124,6 +126,6 @@ def test_coordination_variants_run_forward_and_backward(variant):
 @pytest.mark.parametrize("name", TINY)
 def test_no_dead_parameters(name):
     torch.manual_seed(0)
-    model = build(name, {**CIFAR10, "question_dim": 18})
+    model = build(name, InputSpec(32, 3, 10, question_dim=18))
     model(torch.randn(2, 3, 32, 32), torch.randn(2, 18))[0].sum().backward()
     assert [n for n, p in model.named_parameters() if p.grad is None] == []

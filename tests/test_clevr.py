@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from ait import clevr as C
+from ait.data import clevr as C
 from ait import data as D
 from ait import train as T
 

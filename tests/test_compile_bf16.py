@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from ait import train as T
-from ait.model import build
+from ait.data import InputSpec
+from ait.models import build
 
-DATA = dict(image_size=16, channels=1, patch=4, num_classes=3)
+DATA = InputSpec(image_size=16, channels=1, num_classes=3)
 
 
 @pytest.mark.parametrize("name", ["ait-tiny", "vit-tiny", "coordination-tiny", "set-transformer-tiny",
@@ -15,7 +16,7 @@ DATA = dict(image_size=16, channels=1, patch=4, num_classes=3)
 def test_models_compile_to_one_graph_and_match_eager(name):
     """fullgraph=True fails on any graph break (a host sync such as a NaN check, .item(), ...)."""
     torch.manual_seed(0)
-    model = build(name, DATA)
+    model = build(name, DATA, patch=4)
     compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
     x = torch.randn(4, 1, 16, 16)
     compiled(x)[0].sum().backward()
@@ -34,7 +35,7 @@ def test_bf16_autocast_training_runs_and_stays_close_to_float32(tmp_path):
 def test_compiling_leaves_the_argument_checks_on():
     import hopfieldkit as hk
 
-    model = build("ait-tiny", DATA)
+    model = build("ait-tiny", DATA, patch=4)
     torch.compile(model, backend="aot_eager", fullgraph=True)(torch.randn(2, 1, 16, 16))
     E = hk.HopfieldEnergy(torch.randn(4, 3))
     with pytest.raises(ValueError, match="NaN"):

@@ -13,21 +13,28 @@ Triangle in the AiT poster (60.31 %). ``set-transformer`` is sized to the poster
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from .model import AiTConfig, Inputs
+from hopfieldkit.settings import check
+
+from ..data.common import InputSpec
+from .layers import Tokens
 
 
 @dataclass
 class SetTransformerConfig:
+    patch: int = 4                 # patch side (the data set's default is passed by ait.train)
     dim: int = 256
     depth: int = 3
     heads: int = 4
     inducing: int = 32
     pos_embedding: bool = False
+
+    def __post_init__(self):
+        check(self)  # every field parsed to its type (a bad value names its field)
 
 
 VARIANTS = {
@@ -68,16 +75,16 @@ class ISAB(nn.Module):
 class SetTransformer(nn.Module):
     """Patches (and question) as a set → ISAB × depth → PMA → SAB → Linear. Returns ``(logits, 0)``."""
 
-    def __init__(self, data: AiTConfig, c: SetTransformerConfig):
+    def __init__(self, inputs: InputSpec, c: SetTransformerConfig):
         super().__init__()
         if c.dim % c.heads:
             raise ValueError(f"dim {c.dim} is not divisible by heads {c.heads}")
-        self.cfg, self.arch = data, c
-        self.embed = Inputs(replace(data, dim=c.dim, pos_embedding=c.pos_embedding))
+        self.inputs, self.cfg = inputs, c
+        self.embed = Tokens(inputs, c.dim, c.patch, "learned" if c.pos_embedding else "none")
         self.encoder = nn.ModuleList([ISAB(c.dim, c.heads, c.inducing) for _ in range(c.depth)])
         self.seed = nn.Parameter(torch.randn(1, 1, c.dim) * c.dim ** -0.5)
         self.pma, self.sab = MAB(c.dim, c.heads), MAB(c.dim, c.heads)
-        self.head = nn.Linear(c.dim, data.num_classes)
+        self.head = nn.Linear(c.dim, inputs.num_classes)
 
     def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.embed(img, question)

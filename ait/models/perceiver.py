@@ -11,17 +11,21 @@ poster's 44.9M on CIFAR-10 (tested within 5 %).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model import AiTConfig, FeedForward, Inputs, SelfAttention
+from hopfieldkit.settings import check
+
+from ..data.common import InputSpec
+from .layers import FeedForward, Tokens, SelfAttention
 
 
 @dataclass
 class PerceiverConfig:
+    patch: int = 4                 # patch side (the data set's default is passed by ait.train)
     input_dim: int = 256
     latents: int = 256
     dim: int = 512
@@ -29,6 +33,9 @@ class PerceiverConfig:
     blocks: int = 6          # latent self-attention blocks per iteration
     iterations: int = 4      # cross-attend + blocks, repeated; iterations ≥ 2 share the second weights
     mlp_ratio: int = 4
+
+    def __post_init__(self):
+        check(self)  # every field parsed to its type (a bad value names its field)
 
 
 VARIANTS = {
@@ -72,22 +79,22 @@ class PerceiverStage(nn.Module):
 class Perceiver(nn.Module):
     """Returns ``(logits, 0)``."""
 
-    def __init__(self, data: AiTConfig, c: PerceiverConfig):
+    def __init__(self, inputs: InputSpec, c: PerceiverConfig):
         super().__init__()
         if c.dim % c.heads:
             raise ValueError(f"dim {c.dim} is not divisible by heads {c.heads}")
         if c.iterations < 1:
             raise ValueError(f"iterations must be ≥ 1, got {c.iterations}")
-        self.cfg, self.arch = data, c
-        self.embed = Inputs(replace(data, dim=c.input_dim, pos_embedding="learned"))
+        self.inputs, self.cfg = inputs, c
+        self.embed = Tokens(inputs, c.input_dim, c.patch, "learned")
         self.latents = nn.Parameter(torch.randn(1, c.latents, c.dim) * 0.02)
         self.stages = nn.ModuleList([PerceiverStage(c) for _ in range(min(2, c.iterations))])
-        self.head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, data.num_classes))
+        self.head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, inputs.num_classes))
 
     def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.embed(img, question)
         z = self.latents.expand(x.shape[0], -1, -1)
-        for i in range(self.arch.iterations):
+        for i in range(self.cfg.iterations):
             z = self.stages[min(i, 1)](z, x)
         out = self.head(z.mean(1))
         return out, out.new_zeros(())

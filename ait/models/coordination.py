@@ -24,16 +24,20 @@ poster (2.2M, 2.2M, 8.4M, 16.6M for Coordination, -D, -H, -DH; tested within 5 %
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from .model import AiTConfig, FeedForward, Inputs, SelfAttention
+from hopfieldkit.settings import check
+
+from ..data.common import InputSpec
+from .layers import FeedForward, Tokens, SelfAttention
 
 
 @dataclass
 class CoordinationConfig:
+    patch: int = 4                 # patch side (the data set's default is passed by ait.train)
     dim: int = 256
     depth: int = 4
     heads: int = 4
@@ -44,6 +48,9 @@ class CoordinationConfig:
     shared: bool = True            # one set of layer parameters applied ``depth`` times
     sparse_attention: bool = False  # STR: strided sparse self-attention
     memory_mlp_dim: int = 2048
+
+    def __post_init__(self):
+        check(self)  # every field parsed to its type (a bad value names its field)
 
 
 VARIANTS = {
@@ -96,7 +103,7 @@ class SharedWorkspace(nn.Module):
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(broadcast added to the tokens, new memory)."""
-        u, self.last_write = self.attend(m, x, self.topk)
+        u, _ = self.attend(m, x, self.topk)
         u = m + u
         u = u + self.mlp(u)
         i, f = (self.gate_in(x.mean(1)).unsqueeze(1) + self.gate_mem(torch.tanh(m))).chunk(2, -1)
@@ -127,7 +134,7 @@ class CoordinationLayer(nn.Module):
 class Coordination(nn.Module):
     """The [GWS] Transformer family on image patches (+ question token). Returns ``(logits, 0)``."""
 
-    def __init__(self, data: AiTConfig, c: CoordinationConfig):
+    def __init__(self, inputs: InputSpec, c: CoordinationConfig):
         super().__init__()
         if c.workspace not in ("hard", "soft", "none"):
             raise ValueError(f"workspace must be 'hard', 'soft' or 'none', got {c.workspace!r}")
@@ -135,17 +142,17 @@ class Coordination(nn.Module):
             raise ValueError(f"dim {c.dim} is not divisible by heads {c.heads}")
         if c.workspace == "hard" and c.topk < 1:
             raise ValueError(f"topk must be ≥ 1, got {c.topk}")
-        self.cfg, self.arch = data, c
-        self.embed = Inputs(replace(data, dim=c.dim, pos_embedding="learned"))
+        self.inputs, self.cfg = inputs, c
+        self.embed = Tokens(inputs, c.dim, c.patch, "learned")
         n_layers = 1 if c.shared else c.depth
         self.layers = nn.ModuleList([CoordinationLayer(c) for _ in range(n_layers)])
         self.memory_init = nn.Parameter(torch.randn(c.slots, c.dim) * 0.02) if c.workspace != "none" else None
-        self.head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, data.num_classes))
+        self.head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, inputs.num_classes))
 
     def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.embed(img, question)
         m = None if self.memory_init is None else self.memory_init.expand(x.shape[0], -1, -1)
-        for d in range(self.arch.depth):
-            x, m = self.layers[0 if self.arch.shared else d](x, m)
+        for d in range(self.cfg.depth):
+            x, m = self.layers[0 if self.cfg.shared else d](x, m)
         out = self.head(x.mean(1))
         return out, out.new_zeros(())

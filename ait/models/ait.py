@@ -1,0 +1,338 @@
+"""The Associative Transformer (AiT) and its workspace (``docs/ait.md``; equation by equation).
+
+One AiT block (pre-norm; the feed-forward sub-layer is replaced by the Global Workspace Layer):
+
+    x ← x + MHSA(LN_a(x))
+    z = LN_z(MLP(LN_b(x)));  Z = z squashed to the pool of all B·N patches of the batch
+    write: each of M low-rank priors γ ∈ R^{M×d_m} picks its top-k patches of the pool per head
+           (a top-k truncated posterior, ``hopfieldkit.bayes.TopK``), γ̃ = LN_γ(γ + W_O concat_h G_h V_h)
+    EMA:   γ ← normalise_rows(ρ γ + (1 − ρ) γ̃)                                  (ρ = 0.9)
+    balance loss σ Σ_h (CV²(importance_h) + CV²(load_h)) over the pool          (σ = 1e-2)
+    read:  ẑ = Hopfield descent on the low-rank prior energy, attractors Y = f_LT(γ)
+           (``hopfieldkit.LowRankPriorEnergy`` + ``hopfieldkit.descend``)
+    x ← x + ẑ + z
+
+Presets (``AiTConfig.preset``):
+
+- ``"paper"`` reproduces the released code: memory written in eval too, write path without gradient
+  (γ̃ detached before the EMA), one Hopfield step at β = 1, the unused position embedding, CLS token
+  and conv counted in the parameters (15,784,426 / 45,876,970 / 91,015,786 for small / medium /
+  base on CIFAR-10).
+- ``"ait"`` (default) fixes what ``docs/ait.md`` lists: the memory is frozen in
+  ``eval()`` (a prediction does not depend on the other samples of its batch), the write path learns
+  (the EMA'd priors keep the gradient of γ̃), ``hopfield_steps`` iterations with the energy recorded,
+  no unused tensors.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, fields
+
+import torch
+from torch import nn
+
+import hopfieldkit as hk
+from hopfieldkit import bayes
+from hopfieldkit.settings import check, setting
+
+from ..data.common import InputSpec
+from .layers import POS_EMBEDDINGS, FeedForward, SelfAttention, Tokens, check_patch, num_tokens
+
+SIZES = {
+    # tiny (CPU): fixed sincos position codes, which the tiny model needs to learn Triangle
+    # (benchmarks/results/tuning.md)
+    "tiny": dict(dim=64, depth=2, heads=4, dim_head=16, mlp_dim=128, num_priors=8, prior_dim=16, memory_heads=2,
+                 bottleneck=32, pos_embedding="sincos"),
+    "small": dict(dim=768, depth=2, heads=12, dim_head=64, mlp_dim=3072, num_priors=32, prior_dim=32,
+                  memory_heads=8, bottleneck=512),
+    "medium": dict(dim=768, depth=6, heads=12, dim_head=64, mlp_dim=3072, num_priors=32, prior_dim=32,
+                   memory_heads=8, bottleneck=512),
+    "base": dict(dim=768, depth=12, heads=12, dim_head=64, mlp_dim=3072, num_priors=32, prior_dim=32,
+                 memory_heads=8, bottleneck=512),
+}
+PRESETS = {
+    "ait": dict(preset="ait"),
+    "paper": dict(preset="paper", freeze_memory_in_eval=False, learn_write=False, unused_tensors=True,
+                  hopfield_steps=1, beta=1.0, pos_embedding="none"),
+}
+KNOCKOUTS = ("memory_mean", "memory_random", "no_hopfield", "dense_bottleneck")
+
+
+@dataclass
+class AiTConfig:
+    """The architecture of AiT (and of ViT, its ``memory=False`` case). Every field is typed and
+    range-checked on construction; :func:`make_config` fills sizes and presets."""
+
+    patch: int = setting(4, "patch side in pixels", ge=1)
+    pos_embedding: str = setting("none", "none (the paper: attention is blind to position, only the head "
+                                 "sees it), learned, or sincos (fixed 2-D codes; the tiny default)", choices=POS_EMBEDDINGS)
+    # backbone
+    dim: int = setting(768, "token width D", ge=1)
+    depth: int = setting(2, "blocks", ge=1)
+    heads: int = setting(12, "self-attention heads", ge=1)
+    dim_head: int = setting(64, "width per self-attention head", ge=1)
+    mlp_dim: int = setting(3072, "hidden width of the workspace / feed-forward MLP", ge=1)
+    # global workspace
+    num_priors: int = setting(32, "priors M in each workspace memory", ge=1)
+    prior_dim: int = setting(32, "prior width d_m", ge=1)
+    memory_heads: int = setting(8, "heads of the bottleneck write", ge=1)
+    bottleneck: int = setting(512, "k: patches of the pool each prior selects", ge=1)
+    beta: float = setting(1.0, "inverse temperature of the Hopfield read", gt=0)
+    learn_beta: bool = setting(False, "learn log β by gradient")
+    ema: float = setting(0.9, "EMA factor ρ of the memory write", ge=0, le=1)
+    balance_weight: float = setting(1e-2, "σ, weight of the balance loss", ge=0)
+    write_dropout: float = setting(0.1, "dropout on the written content", ge=0, lt=1)
+    hopfield_steps: int = setting(1, "update steps of the Hopfield read", ge=1)
+    # preset behaviour
+    preset: str = setting("ait", "ait (fixed) or paper (the released code)", choices=tuple(PRESETS))
+    freeze_memory_in_eval: bool = setting(True, "no memory writes in eval()")
+    learn_write: bool = setting(True, "the write path gets gradients")
+    unused_tensors: bool = setting(False, "build the released code's unused tensors (counted)")
+    # ablations (the poster's ablation table; docs/ait.md says how each is read)
+    self_attention: bool = setting(True, "self-attention sub-layer")
+    hopfield: bool = setting(True, "False: a learned cross-attention reads the priors instead")
+    balance_loss: bool = setting(True, "add the balance loss")
+    bottleneck_on: bool = setting(True, "False: dense attention over the whole pool")
+    memory: bool = setting(True, "False: the block is a plain ViT block (= ViT)")
+    reset_memory_every: int = setting(0, "> 0: re-initialise the memory every that many training steps", ge=0)
+    # data parallel: all-gather the pool across ranks, so the workspace sees the global batch and
+    # every rank makes the identical write (the memory stays the same on every rank)
+    gather_pool: bool = setting(True, "all-gather the pool across data-parallel ranks")
+
+    def __post_init__(self):
+        check(self)
+
+
+def make_config(size: str = "tiny", preset: str = "ait", **overrides) -> AiTConfig:
+    """A config from a size name (tiny / small / medium / base) and a preset (ait / paper)."""
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose from {sorted(SIZES)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose 'ait' or 'paper'")
+    names = {f.name for f in fields(AiTConfig)}
+    bad = set(overrides) - names
+    if bad:
+        raise ValueError(f"unknown config fields {sorted(bad)}; valid fields: {sorted(names)}")
+    return AiTConfig(**{**SIZES[size], **PRESETS[preset], **overrides})
+
+
+def cv_squared(v: torch.Tensor) -> torch.Tensor:
+    """CV²(v) = Var(v) / (mean(v)² + 1e-10), unbiased variance (as the released code)."""
+    if v.numel() < 2:
+        return v.new_zeros(())
+    return v.var() / (v.mean() ** 2 + 1e-10)
+
+
+@dataclass
+class WorkspaceTrace:
+    """What one workspace did in one forward pass (collected only when a trace list is passed)."""
+
+    z: torch.Tensor            # [B, N, D] the read's input (the squashed patch representations)
+    priors: torch.Tensor       # [M, d_m] the priors the read used
+    gates: torch.Tensor | None  # [H_m, M, P] the write's gates over the pool (None: no write this pass)
+    read: hk.Descent | None    # the Hopfield read (None when it was skipped or replaced)
+    out: torch.Tensor          # [B, N, D] ẑ, the read's output
+
+
+class GlobalWorkspace(nn.Module):
+    """The Global Workspace Layer (§1.4–1.11): MLP, squash, bottleneck write, EMA, balance loss, Hopfield read."""
+
+    def __init__(self, cfg: AiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        D, dm, Hm = cfg.dim, cfg.prior_dim, cfg.memory_heads
+        self.mlp = nn.Sequential(nn.Linear(D, cfg.mlp_dim), nn.GELU(), nn.Linear(cfg.mlp_dim, D))
+        self.norm_z = nn.LayerNorm(D)
+        self.to_q = nn.Linear(dm, Hm * dm, bias=False)
+        self.to_k = nn.Linear(D, Hm * dm, bias=False)
+        self.to_v = nn.Linear(D, Hm * dm, bias=False)
+        self.to_out = nn.Linear(Hm * dm, dm, bias=False)
+        self.norm_gamma = nn.LayerNorm(dm, eps=1e-6)
+        self.drop = nn.Dropout(cfg.write_dropout)
+        init = torch.randn(cfg.num_priors, dm)
+        if cfg.preset == "paper":  # a Parameter without grad in the released code (counted: 1,024 at M = d_m = 32)
+            self.memory = nn.Parameter(init, requires_grad=False)
+        else:
+            self.register_buffer("memory", init)
+        self.read = hk.LowRankPriorEnergy(cfg.num_priors, dm, D)      # holds f_LT: d_m → D
+        if cfg.learn_beta:
+            self.log_beta = nn.Parameter(torch.tensor(math.log(cfg.beta)))
+        if not cfg.hopfield:
+            self.cross = bayes.cross_attention(D, D, heads=4)
+        self.knockout: str | None = None   # set by :func:`knockout` for diagnostics only
+
+    @property
+    def beta(self) -> float | torch.Tensor:
+        return self.log_beta.exp() if self.cfg.learn_beta else self.cfg.beta
+
+    def reset_memory(self) -> None:
+        with torch.no_grad():
+            self.memory.copy_(torch.randn_like(self.memory))
+
+    def gates(self, gamma: torch.Tensor, Z: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        """G ``[H_m, M, P]``: per head, each prior's top-k truncated posterior over the pool (or dense)."""
+        cfg = self.cfg
+        P, dm, Hm = Z.shape[0], cfg.prior_dim, cfg.memory_heads
+        q = self.to_q(gamma).view(-1, Hm, dm).transpose(0, 1)          # [H, M, d]
+        k = self.to_k(Z).view(P, Hm, dm).transpose(0, 1)               # [H, P, d]
+        post = bayes.posterior(q, k, scale=dm ** -0.5)
+        if cfg.bottleneck_on and not dense:
+            return bayes.TopK(min(cfg.bottleneck, P)).weights(post)    # softmax over the k kept logits
+        return post.marginals
+
+    def write(self, Z: torch.Tensor, dense: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(new priors γ^{t+1} ``[M, d_m]``, balance loss, gates ``[H_m, M, P]``)."""
+        cfg = self.cfg
+        gamma = self.memory.detach().clone()  # the EMA below overwrites the memory in place (docs/ait.md)
+        G = self.gates(gamma, Z, dense)
+        v = self.to_v(Z).view(Z.shape[0], cfg.memory_heads, cfg.prior_dim).transpose(0, 1)  # [H, P, d]
+        O = (G @ v).transpose(0, 1).reshape(gamma.shape[0], -1)                              # [M, H·d]
+        g_tilde = self.norm_gamma(gamma + self.drop(self.to_out(O)))
+        if not cfg.learn_write:
+            g_tilde = g_tilde.detach()
+        new = cfg.ema * gamma + (1 - cfg.ema) * g_tilde
+        new = new / new.norm(dim=-1, keepdim=True)
+        aux = G.new_zeros(())
+        if cfg.balance_loss:
+            for h in range(G.shape[0]):
+                aux = aux + cfg.balance_weight * (cv_squared(G[h].sum(0)) + cv_squared((G[h] > 0).to(G.dtype).sum(0)))
+        return new, aux, G
+
+    def pool(self, z: torch.Tensor) -> torch.Tensor:
+        """The squashed pool ``[B·N, D]``; under torch.distributed (with ``gather_pool``) the pools of all
+        ranks, concatenated in rank order, with gradients flowing back to each rank's patches."""
+        Z = z.reshape(-1, z.shape[-1])
+        dist = torch.distributed
+        if self.cfg.gather_pool and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            from torch.distributed._functional_collectives import all_gather_single_autograd
+
+            Z = all_gather_single_autograd(Z, gather_dim=0, group=dist.group.WORLD)
+        return Z
+
+    def forward(self, u: torch.Tensor, trace: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ẑ + z, balance loss); with ``trace`` (a list) a :class:`WorkspaceTrace` is appended to it."""
+        cfg = self.cfg
+        B, N, D = u.shape
+        z = self.norm_z(self.mlp(u))
+        ko = self.knockout
+        G = None
+        if self.training or not cfg.freeze_memory_in_eval or ko == "dense_bottleneck":
+            gamma, aux, G = self.write(self.pool(z), dense=ko == "dense_bottleneck")
+            with torch.no_grad():
+                self.memory.copy_(gamma.detach())
+        else:
+            gamma, aux = self.memory.detach(), z.new_zeros(())
+        self.read.set_priors(gamma)
+        run = None
+        if ko == "no_hopfield":
+            z_hat = torch.zeros_like(z)
+        elif ko == "memory_mean":
+            z_hat = self.read.patterns.mean(0).expand_as(z)
+        elif cfg.hopfield:
+            run = hk.descend(self.read, z, self.beta, method="update", steps=cfg.hopfield_steps, tol=0,
+                             record=trace is not None)
+            z_hat = run.xi
+        else:
+            Y = self.read.patterns.unsqueeze(0).expand(B, -1, -1)
+            z_hat = self.cross(z, Y)
+        if trace is not None:
+            trace.append(WorkspaceTrace(z.detach(), gamma.detach(), None if G is None else G.detach(), run,
+                                        z_hat.detach()))
+        return z_hat + z, aux
+
+
+class Block(nn.Module):
+    """x ← x + MHSA(LN_a(x)); x ← x + GWL(LN_b(x)) (or a ViT feed-forward when ``memory=False``)."""
+
+    def __init__(self, cfg: AiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.attn = SelfAttention(cfg.dim, cfg.heads, cfg.dim_head) if cfg.self_attention else None
+        if cfg.memory:
+            self.norm_b = nn.LayerNorm(cfg.dim)
+            self.gwl = GlobalWorkspace(cfg)
+        else:
+            self.ff = FeedForward(cfg.dim, cfg.mlp_dim)
+
+    def forward(self, x: torch.Tensor, trace: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.attn is not None:
+            x = x + self.attn(x)
+        if self.cfg.memory:
+            g, aux = self.gwl(self.norm_b(x), trace)
+            return x + g, aux
+        return x + self.ff(x), x.new_zeros(())
+
+
+class AiT(nn.Module):
+    """Tokens → L AiT blocks → flattened-token head (LN over N·D, then Linear). Returns
+    ``(logits, balance loss)``; the training loss is CE + balance loss. ``trace=[]`` collects one
+    :class:`WorkspaceTrace` per workspace (the diagnostics read them; nothing is kept on the modules)."""
+
+    def __init__(self, cfg: AiTConfig, inputs: InputSpec):
+        super().__init__()
+        check_patch(inputs, cfg.patch)
+        self.cfg, self.inputs = cfg, inputs
+        self.embed = Tokens(inputs, cfg.dim, cfg.patch, cfg.pos_embedding)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
+        flat = num_tokens(inputs, cfg.patch) * cfg.dim
+        self.head = nn.Sequential(nn.LayerNorm(flat), nn.Linear(flat, inputs.num_classes))
+        if cfg.unused_tensors:  # built, never used, counted: as the released code (§1.2)
+            self.pos_embedding = nn.Parameter(torch.randn(1, num_tokens(inputs, cfg.patch) + 1, cfg.dim))
+            self.cls_token = nn.Parameter(torch.randn(1, 1, cfg.dim))
+            self.conv = nn.Conv2d(3, cfg.dim, 5, 4, 1)
+        # training steps taken (for reset_memory_every): a buffer, so checkpoints carry it
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, img: torch.Tensor, question: torch.Tensor | None = None,
+                trace: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.embed(img, question)
+        if self.training and self.cfg.reset_memory_every:
+            self.steps += 1
+            if int(self.steps) % self.cfg.reset_memory_every == 0:
+                self.reset_memory()
+        aux = x.new_zeros(())
+        for blk in self.blocks:
+            x, a = blk(x, trace)
+            aux = aux + a
+        return self.head(x.flatten(1)), aux
+
+    def reset_memory(self) -> None:
+        for ws in self.workspaces():
+            ws.reset_memory()
+
+    def workspaces(self) -> list[GlobalWorkspace]:
+        return [blk.gwl for blk in self.blocks if self.cfg.memory]
+
+
+@contextlib.contextmanager
+def knockout(model: AiT, kind: str | None, seed: int = 0):
+    """Within the block, every workspace of ``model`` runs with a knockout (restored afterwards):
+
+    - ``memory_mean``: every read returns the mean of the attractors, mean_m f_LT(γ_m);
+    - ``memory_random``: the priors are replaced by random unit vectors (seeded);
+    - ``no_hopfield``: the read is skipped (ẑ = 0, the block adds z alone);
+    - ``dense_bottleneck``: top-k off; the memory is written during evaluation with dense
+      attention over each batch's pool (in the ``ait`` preset the memory is otherwise frozen in eval).
+    """
+    if kind is not None and kind not in KNOCKOUTS:
+        raise ValueError(f"knockout must be one of {KNOCKOUTS} or None, got {kind!r}")
+    if not isinstance(model, AiT) or not model.cfg.memory:
+        raise TypeError(f"knockouts need an AiT with its workspace (memory=True), got {type(model).__name__}")
+    saved = [(ws.memory.detach().clone(), ws.read.priors.detach().clone()) for ws in model.workspaces()]
+    try:
+        for ws in model.workspaces():
+            ws.knockout = kind
+        if kind == "memory_random":
+            g = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for ws in model.workspaces():
+                    r = torch.randn(ws.memory.shape, generator=g)
+                    ws.memory.copy_((r / r.norm(dim=-1, keepdim=True)).to(ws.memory))
+        yield model
+    finally:
+        with torch.no_grad():
+            for ws, (m, r) in zip(model.workspaces(), saved):
+                ws.knockout = None
+                ws.memory.copy_(m)
+                ws.read.set_priors(r)

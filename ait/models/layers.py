@@ -1,0 +1,119 @@
+"""Layers every model of ``ait.models`` shares: the patch embedding, the question token, position
+codes, pre-norm self-attention and the feed-forward sub-layer."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import hopfieldkit as hk
+
+from ..data.common import InputSpec
+
+POS_EMBEDDINGS = ("none", "learned", "sincos")
+
+
+def num_tokens(inputs: InputSpec, patch: int) -> int:
+    """Tokens per sample: the patches, plus the question token when there is one."""
+    return (inputs.image_size // patch) ** 2 + (1 if inputs.question_dim else 0)
+
+
+def check_patch(inputs: InputSpec, patch: int) -> None:
+    if not isinstance(patch, int) or patch < 1:
+        raise ValueError(f"patch must be a positive int, got {patch!r}")
+    if inputs.image_size % patch:
+        raise ValueError(f"image size {inputs.image_size} is not divisible by the patch size {patch}")
+
+
+class PatchEmbed(nn.Module):
+    """E = LN_D(Linear(LN_{p²C}(patches))), patches from :func:`hopfieldkit.patchify` (§1.2)."""
+
+    def __init__(self, channels: int, patch: int, dim: int):
+        super().__init__()
+        pd = patch * patch * channels
+        self.patch = patch
+        self.net = nn.Sequential(nn.LayerNorm(pd), nn.Linear(pd, dim), nn.LayerNorm(dim))
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.net(hk.patchify(img, self.patch))
+
+
+class Tokens(nn.Module):
+    """Images (and questions) → tokens ``[B, N, dim]``: the patch embedding; the question token
+    q = LN_D(Linear(LN_q(question))) prepended as token 0 when the task has one (as the released
+    code); the position code (``pos_embedding``: none / learned / sincos, the question token gets a
+    zero code under sincos) added."""
+
+    def __init__(self, inputs: InputSpec, dim: int, patch: int, pos_embedding: str = "none"):
+        super().__init__()
+        check_patch(inputs, patch)
+        if pos_embedding not in POS_EMBEDDINGS:
+            raise ValueError(f"pos_embedding must be 'none', 'learned' or 'sincos', got {pos_embedding!r}")
+        self.inputs = inputs
+        self.patches = PatchEmbed(inputs.channels, patch, dim)
+        q = inputs.question_dim
+        self.question = nn.Sequential(nn.LayerNorm(q), nn.Linear(q, dim), nn.LayerNorm(dim)) if q else None
+        n = num_tokens(inputs, patch)
+        if pos_embedding == "none":
+            self.pos = None
+        elif pos_embedding == "learned":
+            self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
+        else:  # a buffer: fixed, not a parameter
+            codes = hk.sincos_2d(inputs.image_size // patch, dim)
+            codes = torch.cat([codes.new_zeros(n - len(codes), dim), codes])
+            self.register_buffer("pos", codes.unsqueeze(0))
+
+    def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> torch.Tensor:
+        s = self.inputs
+        if img.dim() != 4 or img.shape[1] != s.channels or img.shape[-2:] != (s.image_size, s.image_size):
+            raise ValueError(f"images must be [B, {s.channels}, {s.image_size}, {s.image_size}], got {tuple(img.shape)}")
+        x = self.patches(img)
+        if self.question is None:
+            if question is not None:
+                raise ValueError("this model takes no question (question_dim = 0)")
+        else:
+            if question is None or question.shape != (img.shape[0], s.question_dim):
+                raise ValueError(f"question must be [B, {s.question_dim}], got "
+                                 f"{None if question is None else tuple(question.shape)}")
+            x = torch.cat([self.question(question).unsqueeze(1), x], 1)
+        return x if self.pos is None else x + self.pos
+
+
+class SelfAttention(nn.Module):
+    """Pre-norm multi-head self-attention: qkv without bias, output projection with bias."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.heads, self.dim_head = heads, dim_head
+        self.to_qkv = nn.Linear(dim, 3 * heads * dim_head, bias=False)
+        self.to_out = nn.Linear(heads * dim_head, dim)
+
+    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(q, k, v), each ``[B, heads, N, dim_head]``."""
+        B, N, _ = x.shape
+        q, k, v = self.to_qkv(self.norm(x)).reshape(B, N, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
+        return q, k, v
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention weights ``[B, heads, N, N]`` (for figures)."""
+        q, k, _ = self.qkv(x)
+        return torch.softmax(q @ k.transpose(-1, -2) * self.dim_head ** -0.5, -1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask``: optional ``[N, N]`` bool, True where a query may attend to a key."""
+        B, N, _ = x.shape
+        q, k, v = self.qkv(x)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.to_out(out.transpose(1, 2).reshape(B, N, self.heads * self.dim_head))
+
+
+class FeedForward(nn.Module):
+    """The ViT feed-forward sub-layer (pre-norm MLP)."""
+
+    def __init__(self, dim: int, mlp_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
+
+    def forward(self, x):
+        return self.net(x)
