@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--checkpoint", type=pathlib.Path, default=None, help="an et_completion last.pt")
-    ap.add_argument("--out", type=pathlib.Path, default=HERE / "results")
+    ap.add_argument("--out", type=pathlib.Path, default=HERE.parent / "runs" / "paper_figures",
+                    help="output folder (default runs/paper_figures, untracked; --out paper_figures/results "
+                         "updates the committed result)")
     args = ap.parse_args(argv)
     settings = {}  # name -> (energy, token scale σ)
     for w, m, xs in ((0.002, 0.02, 1.0), (0.1, 0.1, 1.0), (0.5, 0.5, 1.0), (0.1, 0.1, 0.01),

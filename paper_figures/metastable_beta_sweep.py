@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
     ap.add_argument("--mask", type=float, default=0.25, help="fraction of pixels blanked in the starts")
     ap.add_argument("--full", action="store_true", help="all 1797 digits and 30 β values")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=pathlib.Path, default=HERE / "results")
+    ap.add_argument("--out", type=pathlib.Path, default=HERE.parent / "runs" / "paper_figures",
+                    help="output folder (default runs/paper_figures, untracked; --out paper_figures/results "
+                         "updates the committed result)")
     args = ap.parse_args(argv)
     if args.full:
         args.patterns, args.betas = 1797, 30

@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> pathlib.Path:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--evals", type=int, default=30, help="validation points per curve")
-    ap.add_argument("--out", type=pathlib.Path, default=HERE / "results")
+    ap.add_argument("--out", type=pathlib.Path, default=HERE.parent / "runs" / "paper_figures",
+                    help="output folder (default runs/paper_figures, untracked; --out paper_figures/results "
+                         "updates the committed result)")
     args = ap.parse_args(argv)
     import matplotlib.pyplot as plt
 

@@ -126,7 +126,9 @@ def common_args(ap) -> None:
     ap.add_argument("--no-run", action="store_true", help="only read existing runs; train nothing")
     ap.add_argument("--data-dir", default=None, help="folder with the CIFAR files (CIFAR rows are skipped without it)")
     ap.add_argument("--runs-root", type=pathlib.Path, default=None, help="where runs live (default results/runs)")
-    ap.add_argument("--out", type=pathlib.Path, default=RESULTS, help="folder for the table and figure")
+    ap.add_argument("--out", type=pathlib.Path, default=ROOT / "runs" / "paper_figures",
+                    help="folder for the table and figure (default runs/paper_figures, untracked; --out "
+                         "paper_figures/results updates the committed files)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap every run's steps (smoke tests)")
 
 
