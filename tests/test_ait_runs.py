@@ -251,3 +251,37 @@ def test_help_lists_every_setting(capsys):
     text = capsys.readouterr().out
     for flag in ("--set", "--resume", "--overwrite", "--eval-only", "--grad-clip", "--val-size", "--max-steps"):
         assert flag in text
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_then_resume_equals_an_unbroken_run(tmp_path):
+    """Real SIGKILLs at arbitrary moments (mid-step, mid-append, mid-checkpoint): every resume
+    continues, the checkpoint is never torn, and the metrics end with one row per (step, split)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [*SMALL, "--max-steps", "24", "--eval-every", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}        # both runs with the same threads: the same sums
+    unbroken = [sys.executable, "-m", "ait.train", *args, "--out", str(tmp_path / "a")]
+    assert subprocess.run(unbroken, env=env, capture_output=True).returncode == 0
+    b = tmp_path / "b"
+    cmd = [sys.executable, "-m", "ait.train", *args, "--out", str(b)]
+    for delay in (0.3, 1.0, 1.7):   # after the run (or its resume) has started training
+        mark = (b / "log.txt").stat().st_size if (b / "log.txt").exists() else 0
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        t0 = time.time()
+        while not ((b / "log.txt").exists() and (b / "log.txt").stat().st_size > mark) and time.time() - t0 < 60:
+            time.sleep(0.05)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if (b / "last.pt").exists():
+            load_checkpoint(b / "last.pt")                     # never torn
+        cmd = [sys.executable, "-m", "ait.train", "--resume", str(b)]
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    sa, sb = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(b / "last.pt")
+    assert sa["step"] == sb["step"] == 24
+    assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+    assert steps(b) == steps(tmp_path / "a")                      # no duplicated or missing rows
