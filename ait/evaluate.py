@@ -41,7 +41,9 @@ def load_run(run: pathlib.Path, checkpoint: str = "best.pt", device: str = "cpu"
     try:
         model.load_state_dict(state["model"])
     except (KeyError, RuntimeError) as exc:
-        raise RunError(f"{run / checkpoint} does not match the run's model: {str(exc).splitlines()[0]}") from None
+        detail = " ".join(str(exc).split())
+        raise RunError(f"{run / checkpoint} does not match the run's model (made by other code?): "
+                       f"{detail[:400]}") from None
     return model.to(device).eval(), tc
 
 
