@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from .data import Split
-from .models import KNOCKOUTS, AiT, WorkspaceTrace, knockout
+from .models import KNOCKOUTS, AiT, WorkspaceTrace, knockout, memory_kept
 
 
 def _cosine_mean(x: torch.Tensor) -> float:
@@ -44,18 +44,14 @@ def trace(model: AiT, x: torch.Tensor, q: torch.Tensor | None = None) -> list[Wo
     to the memories: they are restored afterwards in presets that write in eval)."""
     if not isinstance(model, AiT) or not model.cfg.memory:
         raise TypeError(f"diagnostics need an AiT with its workspace (memory=True), got {type(model).__name__}")
-    saved = [ws.memory.detach().clone() for ws in model.workspaces()]
     was = model.training
     model.eval()
     out: list[WorkspaceTrace] = []
     try:
-        with torch.no_grad():
+        with memory_kept(model), torch.no_grad():
             model(x, q, trace=out)
     finally:
         model.train(was)
-        with torch.no_grad():
-            for ws, m in zip(model.workspaces(), saved):
-                ws.memory.copy_(m)
     return out
 
 
@@ -84,26 +80,18 @@ def diagnose(model: AiT, test: Split, evaluate, batch_size: int = 256, device="c
     :func:`ait.train.evaluate` (passed in to keep this module free of the training loop)."""
     if not isinstance(model, AiT) or not model.cfg.memory:
         raise TypeError(f"diagnostics need an AiT with its workspace (memory=True), got {type(model).__name__}")
-    saved = [ws.memory.detach().clone() for ws in model.workspaces()]
-
-    def restore():  # presets that write the memory in eval must start every measurement alike
-        with torch.no_grad():
-            for ws, m in zip(model.workspaces(), saved):
-                ws.memory.copy_(m)
-
-    base = evaluate(model, test, batch_size, device, drop_last)["acc"]
-    restore()
+    # presets that write the memory in eval must start every measurement from the same memory
+    with memory_kept(model):
+        base = evaluate(model, test, batch_size, device, drop_last)["acc"]
     knock = {}
     for kind in KNOCKOUTS:
-        with knockout(model, kind, seed=seed):
+        with knockout(model, kind, seed=seed):     # knockout keeps the memory itself
             acc = evaluate(model, test, batch_size, device, drop_last)["acc"]
-        restore()
         knock[kind] = {"acc": acc, "delta": acc - base}
     x, q, _ = test.batch(torch.arange(min(n_stats, len(test))))
     x = x.to(device)
     q = None if q is None else q.to(device)
-    ws = workspace_stats(model, x, q)
-    restore()
+    ws = workspace_stats(model, x, q)              # trace keeps the memory
     return {"accuracy": base, "knockouts": knock, "workspaces": ws}
 
 

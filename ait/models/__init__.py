@@ -19,7 +19,7 @@ from torch import nn
 from ..data.common import InputSpec
 from . import coordination, perceiver, set_transformer
 from .ait import KNOCKOUTS, PRESETS, SIZES, AiT, AiTConfig, GlobalWorkspace, WorkspaceTrace, cv_squared, knockout, \
-    make_config
+    make_config, memory_kept
 from .coordination import Coordination, CoordinationConfig
 from .layers import FeedForward, PatchEmbed, SelfAttention, Tokens, num_tokens
 from .perceiver import Perceiver, PerceiverConfig
@@ -29,7 +29,7 @@ from .vit import ViT
 __all__ = ["build", "model_names", "count_parameters", "config_class", "AiT", "AiTConfig", "GlobalWorkspace",
            "WorkspaceTrace", "ViT", "Coordination", "CoordinationConfig", "Perceiver", "PerceiverConfig",
            "SetTransformer", "SetTransformerConfig", "SIZES", "PRESETS", "KNOCKOUTS", "make_config", "cv_squared",
-           "knockout", "PatchEmbed", "SelfAttention", "FeedForward", "Tokens", "num_tokens"]
+           "knockout", "memory_kept", "PatchEmbed", "SelfAttention", "FeedForward", "Tokens", "num_tokens"]
 
 DEFAULT_INPUTS = InputSpec(image_size=32, channels=3, num_classes=10)
 

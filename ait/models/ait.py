@@ -306,6 +306,22 @@ class AiT(nn.Module):
 
 
 @contextlib.contextmanager
+def memory_kept(model: nn.Module):
+    """Within the block the workspaces may write their memories (training, or the ``paper`` preset in
+    evaluation); afterwards every memory γ and the read's priors are back as they were. A model
+    without workspaces passes through unchanged."""
+    spaces = model.workspaces() if isinstance(model, AiT) else []
+    saved = [(ws.memory.detach().clone(), ws.read.priors.detach().clone()) for ws in spaces]
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for ws, (m, r) in zip(spaces, saved):
+                ws.memory.copy_(m)
+                ws.read.set_priors(r)
+
+
+@contextlib.contextmanager
 def knockout(model: AiT, kind: str | None, seed: int = 0):
     """Within the block, every workspace of ``model`` runs with a knockout (restored afterwards):
 
@@ -319,20 +335,17 @@ def knockout(model: AiT, kind: str | None, seed: int = 0):
         raise ValueError(f"knockout must be one of {KNOCKOUTS} or None, got {kind!r}")
     if not isinstance(model, AiT) or not model.cfg.memory:
         raise TypeError(f"knockouts need an AiT with its workspace (memory=True), got {type(model).__name__}")
-    saved = [(ws.memory.detach().clone(), ws.read.priors.detach().clone()) for ws in model.workspaces()]
-    try:
-        for ws in model.workspaces():
-            ws.knockout = kind
-        if kind == "memory_random":
-            g = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                for ws in model.workspaces():
-                    r = torch.randn(ws.memory.shape, generator=g)
-                    ws.memory.copy_((r / r.norm(dim=-1, keepdim=True)).to(ws.memory))
-        yield model
-    finally:
-        with torch.no_grad():
-            for ws, (m, r) in zip(model.workspaces(), saved):
+    with memory_kept(model):
+        try:
+            for ws in model.workspaces():
+                ws.knockout = kind
+            if kind == "memory_random":
+                g = torch.Generator().manual_seed(seed)
+                with torch.no_grad():
+                    for ws in model.workspaces():
+                        r = torch.randn(ws.memory.shape, generator=g)
+                        ws.memory.copy_((r / r.norm(dim=-1, keepdim=True)).to(ws.memory))
+            yield model
+        finally:
+            for ws in model.workspaces():
                 ws.knockout = None
-                ws.memory.copy_(m)
-                ws.read.set_priors(r)
