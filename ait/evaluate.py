@@ -28,8 +28,8 @@ from hopfieldkit.settings import SettingError
 
 from . import data as D
 from . import diagnostics
-from .models import AiT, ViT
-from .train import TrainConfig, check_device, evaluate, model_for, saved_config
+from .models import AiT, ViT, memory_kept
+from .train import check_device, evaluate, load_split, model_for, saved_config
 
 
 def load_run(run: pathlib.Path, checkpoint: str = "best.pt", device: str = "cpu"):
@@ -45,12 +45,6 @@ def load_run(run: pathlib.Path, checkpoint: str = "best.pt", device: str = "cpu"
         raise RunError(f"{run / checkpoint} does not match the run's model (made by other code?): "
                        f"{detail[:400]}") from None
     return model.to(device).eval(), tc
-
-
-def split_of(tc: TrainConfig, split: str) -> D.Split:
-    """The run's validation or test split, exactly as training saw it."""
-    return D.load(tc.data, split, data_dir=tc.data_dir, size=tc.train_size if split == "val" else tc.test_size,
-                  seed=tc.seed, clevr_quirks=tc.clevr_quirks, image_size=tc.image_size, val_size=tc.val_size)
 
 
 @torch.no_grad()
@@ -134,14 +128,16 @@ def run_eval(run: pathlib.Path, checkpoint: str = "best.pt", read_steps: int = 8
              device: str = "cpu", with_diagnostics: bool = False) -> dict:
     dev = check_device(device)
     model, tc = load_run(run, checkpoint, str(dev))
-    test, val = split_of(tc, "test"), split_of(tc, "val")
+    test, val = load_split(tc, "test"), load_split(tc, "val")
     out = out or run
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
     drop_last = tc.preset == "paper"
-    result = {"checkpoint": str(run / checkpoint), "val": evaluate(model, val, tc.eval_batch_size, dev, drop_last),
+    with memory_kept(model):   # as in training: the validation pass leaves the memory to the test pass
+        val_result = evaluate(model, val, tc.eval_batch_size, dev, drop_last)
+    result = {"checkpoint": str(run / checkpoint), "val": val_result,
               **evaluate(model, test, tc.eval_batch_size, dev, drop_last),
               "per_class": per_class(model, test, model.inputs.num_classes, device=dev)}
     model.eval()

@@ -49,7 +49,7 @@ from hopfieldkit.runs import Log, Metrics, RunError, check_writable, load_checkp
 from hopfieldkit.settings import Parser, SettingError, add_arguments, check, coerce, from_mapping, setting
 
 from . import data as D
-from .models import AiTConfig, build, config_class, count_parameters, model_names
+from .models import AiTConfig, build, config_class, count_parameters, memory_kept, model_names
 
 FAMILY_NAMES = ("nonrelational", "relational", "ternary")  # Sort-of-CLEVR question families
 
@@ -134,7 +134,7 @@ def resolve(c: TrainConfig, n_train: int) -> TrainConfig:
     if out.eval_batch_size is None:
         out.eval_batch_size = out.batch_size if out.preset == "paper" else 256
     if out.device is None:
-        out.device = "cuda" if torch.cuda.is_available() else "cpu"
+        out.device = default_device()
     if out.min_lr > out.lr or out.warmup_lr > out.lr:
         raise SettingError(f"lr {out.lr} must be at least min_lr ({out.min_lr}) and warmup_lr ({out.warmup_lr})")
     return out
@@ -224,14 +224,23 @@ def check_device(name: str) -> torch.device:
     return dev
 
 
+def load_split(c: TrainConfig, split: str) -> D.Split:
+    """One split of a run's data (``train``, ``val`` or ``test``), exactly as training sees it."""
+    size = c.test_size if split == "test" else c.train_size
+    return D.load(c.data, split, data_dir=c.data_dir, size=size, seed=c.seed, clevr_quirks=c.clevr_quirks,
+                  image_size=c.image_size, val_size=c.val_size)
+
+
 def load_data(c: TrainConfig):
     """(training split or None for fresh Triangle batches, validation split, test split, samples per epoch)."""
-    kw = dict(data_dir=c.data_dir, seed=c.seed, clevr_quirks=c.clevr_quirks, image_size=c.image_size)
     fresh = c.data == "triangle" and c.fresh_data
-    train_set = None if fresh else D.load(c.data, "train", size=c.train_size, val_size=c.val_size, **kw)
-    val_set = D.load(c.data, "val", val_size=c.val_size, size=c.train_size, **kw)
-    test_set = D.load(c.data, "test", size=c.test_size, **kw)
-    return train_set, val_set, test_set, D.TRIANGLE_EPOCH if fresh else len(train_set)
+    train_set = None if fresh else load_split(c, "train")
+    return train_set, load_split(c, "val"), load_split(c, "test"), D.TRIANGLE_EPOCH if fresh else len(train_set)
+
+
+def default_device() -> str:
+    """``cuda`` when this machine has it, else ``cpu`` (what ``device=None`` means)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def model_for(c: TrainConfig) -> torch.nn.Module:
@@ -268,10 +277,11 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
     else:
         plan = Plan(cfg, "overwrite" if overwrite else "new", stop_at)
     if int(os.environ.get("RANK", "0")) == 0:  # only rank 0 writes (the other ranks would see its files)
-        check_writable(pathlib.Path(plan.cfg.out))
-        if plan.mode in ("new", "resume"):      # refuse a folder that holds a run / one that holds none
+        if plan.mode == "overwrite":            # the run in it is deleted only once all is checked
+            check_writable(pathlib.Path(plan.cfg.out))
+        else:                                   # refuse a folder that holds a run / one that holds none
             prepare(plan.cfg.out, resume=plan.mode == "resume", overwrite=False)
-    rank, world, device = setup_distributed(plan.cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    rank, world, device = setup_distributed(plan.cfg.device or default_device())
     c0 = dataclasses.replace(plan.cfg, device=device)
     if c0.image_size is None and c0.data == "triangle":  # the canvas the data is generated at
         c0.image_size = 32 if is_tiny(c0.model) else 64
@@ -402,13 +412,9 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
             epoch = round(step / per_epoch, 3)
             # the paper preset writes the memory during evaluation: the validation pass must not
             # change the memory that the test pass (as the released code's) and training go on from
-            memories = [ws.memory for ws in getattr(model, "workspaces", lambda: [])()]
-            kept = [m.detach().clone() for m in memories]
-            val = {"step": step, "epoch": epoch, "split": "val",
-                   **evaluate(model, val_set, c.eval_batch_size, dev, drop_last)}
-            with torch.no_grad():
-                for m, k in zip(memories, kept):
-                    m.copy_(k)
+            with memory_kept(model):
+                val = {"step": step, "epoch": epoch, "split": "val",
+                       **evaluate(model, val_set, c.eval_batch_size, dev, drop_last)}
             last = {"step": step, "epoch": epoch, "split": "test",
                     **evaluate(model, test_set, c.eval_batch_size, dev, drop_last),
                     "train_loss": train_loss.item(), "lr": lr_at(step, c), "images_per_s": speed}
@@ -577,10 +583,6 @@ def parse_args(argv: list[str] | None = None) -> Plan:
             raise SettingError("--resume and --overwrite exclude each other")
         return Plan(cfg, "resume", a["stop_at"], applied, a["eval_only"])
     cfg = from_mapping(TrainConfig, {**given, "overrides": overrides}, "settings")
-    if int(os.environ.get("RANK", "0")) == 0:
-        check_writable(pathlib.Path(cfg.out))
-        if not a["overwrite"]:
-            prepare(cfg.out, resume=False, overwrite=False)   # refuses a folder that holds a run
     return Plan(cfg, "overwrite" if a["overwrite"] else "new", a["stop_at"])
 
 
@@ -588,8 +590,8 @@ def eval_only(plan: Plan) -> dict:
     """Validation and test accuracy of a run's best.pt (else last.pt); nothing is written."""
     out = pathlib.Path(plan.cfg.out)
     c = plan.cfg
-    dev = check_device(c.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    _, val_set, test_set, _ = load_data(c)
+    dev = check_device(c.device or default_device())
+    val_set, test_set = load_split(c, "val"), load_split(c, "test")
     model = model_for(c).to(dev)
     path = out / "best.pt" if (out / "best.pt").exists() else out / "last.pt"
     state = load_checkpoint(path, map_location=dev)

@@ -210,8 +210,7 @@ def test_paper_preset_evaluates_full_batches_of_the_training_size(tmp_path):
     assert test["n"] == 64                                    # 100 samples: one full batch of 64
     model = T.model_for(T.saved_config(out))
     model.load_state_dict(load_checkpoint(out / "last.pt")["model"])
-    from ait.evaluate import split_of
-    split = split_of(T.saved_config(out), "test")
+    split = T.load_split(T.saved_config(out), "test")
     state = {k: v.clone() for k, v in model.state_dict().items()}
     a = T.evaluate(model, split, 64, "cpu", drop_last=True)
     model.load_state_dict(state)
