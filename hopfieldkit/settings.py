@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -47,8 +48,9 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, ge: float | N
     return dataclasses.field(default=default, metadata=meta)
 
 
+@functools.lru_cache(maxsize=None)
 def field_types(cls) -> dict[str, Any]:
-    """{field name: resolved type annotation} of a dataclass (string annotations resolved)."""
+    """{field name: resolved type annotation} of a dataclass (string annotations resolved; once per class)."""
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
