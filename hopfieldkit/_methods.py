@@ -39,8 +39,11 @@ def _dot(a: torch.Tensor, b: torch.Tensor, event_dims: int) -> torch.Tensor:
 
 
 def _finite(t: torch.Tensor, event_dims: int) -> torch.Tensor:
-    """Per state: every entry finite."""
-    return torch.isfinite(t).flatten(t.dim() - event_dims).all(-1)
+    """Per state: every entry finite. Read as the finiteness of Σ 2⁻⁶⁴·t: ±inf and NaN survive the
+    scaling and the sum, while finite entries (scaled far below the overflow) cannot add up to inf
+    for fewer than 2⁶⁴ entries; one fused pass, against three for ``isfinite(t).all(-1)``."""
+    flat = t.flatten(t.dim() - event_dims) if event_dims > 1 else t
+    return torch.isfinite((flat * 2.0 ** -64).sum(-1))
 
 
 def _expand(mask: torch.Tensor, event_dims: int) -> torch.Tensor:

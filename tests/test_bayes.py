@@ -194,6 +194,10 @@ def test_topk_hard_and_workspace(gen):
     assert torch.allclose(W, ref, atol=1e-12)
     W_raw = B.TopK(3, renormalize=False).weights(post)
     assert torch.allclose(W_raw.sum(-1), post.marginals.gather(-1, idx).sum(-1))
+    for mode, dense in ((B.TopK(3), W), (B.TopK(3, renormalize=False), W_raw)):   # the sparse form
+        w, index = mode.select(post)
+        assert w.shape == index.shape == (5, 3)
+        assert torch.allclose(torch.zeros_like(dense).scatter(-1, index, w), dense, atol=1e-12)
     hard = B.attention(q, k, v, inference="map")
     assert torch.allclose(hard, v[post.logits.argmax(-1)])
     assert torch.allclose(B.workspace_write(q, k, 3), W @ k, atol=1e-12)

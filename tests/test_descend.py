@@ -175,3 +175,15 @@ def test_git_revision(tmp_path):
     rev = git_revision(pathlib.Path(__file__).parent)
     assert rev == "unknown" or (4 <= len(rev) <= 40 and all(c in "0123456789abcdef" for c in rev))
     assert git_revision(tmp_path) == "unknown"  # not a git checkout
+
+
+def test_per_state_finiteness_flags_nan_and_both_infinities_only():
+    """The lean path's divergence test: NaN, +inf and −inf are caught; huge finite states are not."""
+    from hopfieldkit._methods import _finite
+
+    t = torch.ones(5, 3, 4)
+    t[1, 0, 0], t[2, 2, 3], t[3, 1, 1] = float("nan"), float("inf"), -float("inf")
+    t[4] = torch.finfo(t.dtype).max                       # finite, but its plain sum overflows
+    assert _finite(t, 1).tolist() == [[True] * 3, [False, True, True], [True, True, False],
+                                      [True, False, True], [True] * 3]
+    assert _finite(t, 2).tolist() == [True, False, False, False, True]
