@@ -81,6 +81,35 @@ def test_balance_loss_matches_a_direct_computation():
     assert float(cv_squared(torch.ones(10))) == 0.0
 
 
+@pytest.mark.parametrize("bottleneck_on", [True, False])
+def test_write_equals_its_equations_computed_plainly(bottleneck_on):
+    """The write as associated for speed (scores without keys, values read from the k chosen patches,
+    the balance loss by scatter) equals the equations written out: keys and values of every patch, the
+    top-k masked softmax, G V, and the balance loss per head."""
+    torch.manual_seed(0)
+    ws = tiny(bottleneck_on=bottleneck_on).double().workspaces()[0].eval()   # eval: no dropout
+    Z = torch.randn(40, 64, dtype=torch.float64, requires_grad=True)
+    new, aux, G = ws.write(Z, keep_gates=True)
+    H, dm, gamma = 2, 16, ws.memory.detach()
+    q = ws.to_q(gamma).view(-1, H, dm).transpose(0, 1)
+    k = ws.to_k(Z).view(40, H, dm).transpose(0, 1)
+    v = ws.to_v(Z).view(40, H, dm).transpose(0, 1)
+    s = q @ k.transpose(1, 2) / dm ** 0.5
+    if bottleneck_on:
+        keep = torch.zeros_like(s, dtype=torch.bool).scatter(-1, s.topk(32, -1).indices, True)
+        s = s.masked_fill(~keep, float("-inf"))
+    G_ref = torch.softmax(s, -1)
+    O = (G_ref @ v).transpose(0, 1).reshape(8, -1)
+    ref = ws.cfg.ema * gamma + (1 - ws.cfg.ema) * ws.norm_gamma(gamma + ws.to_out(O))
+    ref = ref / ref.norm(dim=-1, keepdim=True)
+    aux_ref = sum(1e-2 * (cv_squared(g.sum(0)) + cv_squared((g > 0).double().sum(0))) for g in G_ref)
+    assert torch.allclose(G, G_ref.detach(), atol=1e-12)
+    assert torch.allclose(new, ref, atol=1e-12) and torch.allclose(aux, aux_ref, atol=1e-12)
+    grads = torch.autograd.grad((new.sum() + aux), (Z, ws.to_k.weight))
+    refs = torch.autograd.grad((ref.sum() + aux_ref), (Z, ws.to_k.weight))
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(grads, refs))
+
+
 def test_ema_keeps_rows_unit_norm_and_memory_moves_only_in_training():
     m = tiny()
     before = [ws.memory.clone() for ws in m.workspaces()]

@@ -118,10 +118,24 @@ def make_config(size: str = "tiny", preset: str = "ait", **overrides) -> AiTConf
 
 
 def cv_squared(v: torch.Tensor) -> torch.Tensor:
-    """CV²(v) = Var(v) / (mean(v)² + 1e-10), unbiased variance (as the released code)."""
-    if v.numel() < 2:
-        return v.new_zeros(())
-    return v.var() / (v.mean() ** 2 + 1e-10)
+    """CV²(v) = Var(v) / (mean(v)² + 1e-10) along the last axis, unbiased variance (as the released
+    code); 0 for fewer than two entries."""
+    if v.shape[-1] < 2:
+        return v.new_zeros(v.shape[:-1])
+    return v.var(-1) / (v.mean(-1) ** 2 + 1e-10)
+
+
+def balance_loss(w: torch.Tensor, index: torch.Tensor | None, pool: int, weight: float) -> torch.Tensor:
+    """σ Σ_h (CV²(importance_h) + CV²(load_h)): importance_hp = Σ_m G_hmp, load_hp = #{m : p chosen
+    by prior m} (the patches with G_hmp > 0 of the dense posterior). ``w``/``index`` as
+    :meth:`GlobalWorkspace.select` returns them."""
+    if index is None:
+        importance, load = w.sum(1), (w > 0).to(w.dtype).sum(1)                  # [H, P]
+    else:
+        flat = index.flatten(1)                                                  # [H, M·k]
+        importance = w.new_zeros(w.shape[0], pool).scatter_add(-1, flat, w.flatten(1))
+        load = w.new_zeros(w.shape[0], pool).scatter_add(-1, flat, torch.ones_like(flat, dtype=w.dtype))
+    return weight * (cv_squared(importance) + cv_squared(load)).sum()
 
 
 @dataclass
@@ -170,33 +184,54 @@ class GlobalWorkspace(nn.Module):
         with torch.no_grad():
             self.memory.copy_(torch.randn_like(self.memory))
 
-    def gates(self, gamma: torch.Tensor, Z: torch.Tensor, dense: bool = False) -> torch.Tensor:
-        """G ``[H_m, M, P]``: per head, each prior's top-k truncated posterior over the pool (or dense)."""
+    def scores(self, gamma: torch.Tensor, Z: torch.Tensor) -> bayes.Posterior:
+        """The write's posterior over the pool, per head: logits ``[H_m, M, P]`` of
+        s_hmp = (W_Q,h γ_m)·(W_K,h Z_p)/√d_m − log P. Computed as ((W_Q,h γ_m)ᵀ W_K,h) Z_p: the same
+        product, associated so that the P × H_m·d_m keys are never built (M·H_m ≪ P)."""
         cfg = self.cfg
         P, dm, Hm = Z.shape[0], cfg.prior_dim, cfg.memory_heads
-        q = self.to_q(gamma).view(-1, Hm, dm).transpose(0, 1)          # [H, M, d]
-        k = self.to_k(Z).view(P, Hm, dm).transpose(0, 1)               # [H, P, d]
-        post = bayes.posterior(q, k, scale=dm ** -0.5)
-        if cfg.bottleneck_on and not dense:
-            return bayes.TopK(min(cfg.bottleneck, P)).weights(post)    # softmax over the k kept logits
-        return post.marginals
+        q = self.to_q(gamma).view(-1, Hm, dm).transpose(0, 1)                   # [H, M, d]
+        c = q @ self.to_k.weight.view(Hm, dm, -1)                               # [H, M, D]
+        s = (c.reshape(-1, Z.shape[1]) @ Z.T).view(Hm, -1, P)                   # [H, M, P]
+        return bayes.Posterior(s * dm ** -0.5 - math.log(P), "row")
 
-    def write(self, Z: torch.Tensor, dense: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(new priors γ^{t+1} ``[M, d_m]``, balance loss, gates ``[H_m, M, P]``)."""
+    def select(self, gamma: torch.Tensor, Z: torch.Tensor, dense: bool = False):
+        """The write's gates in the form the write reads: ``(w, index)`` with w, index ``[H_m, M, k]``
+        (each prior's top-k truncated posterior, ``hopfieldkit.bayes.TopK``), or ``(G, None)`` with the
+        dense posterior G ``[H_m, M, P]`` (``bottleneck_on=False`` or ``dense``)."""
+        post = self.scores(gamma, Z)
+        if self.cfg.bottleneck_on and not dense:
+            return bayes.TopK(min(self.cfg.bottleneck, Z.shape[0])).select(post)
+        return post.marginals, None
+
+    def gates(self, gamma: torch.Tensor, Z: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        """G ``[H_m, M, P]``: per head, each prior's gates over the pool (zero outside its top k)."""
+        w, index = self.select(gamma, Z, dense)
+        return w if index is None else w.new_zeros(*w.shape[:2], Z.shape[0]).scatter(-1, index, w)
+
+    def write(self, Z: torch.Tensor, dense: bool = False, keep_gates: bool = False):
+        """(new priors γ^{t+1} ``[M, d_m]``, balance loss, gates ``[H_m, M, P]`` or None unless
+        ``keep_gates``). The content each prior reads, O_hm = Σ_p G_hmp W_V,h Z_p, is taken as
+        W_V,h (Σ_p G_hmp Z_p), which with top-k gates sums only the k chosen patches."""
         cfg = self.cfg
+        P, dm, Hm = Z.shape[0], cfg.prior_dim, cfg.memory_heads
         gamma = self.memory.detach().clone()  # the EMA below overwrites the memory in place (docs/ait.md)
-        G = self.gates(gamma, Z, dense)
-        v = self.to_v(Z).view(Z.shape[0], cfg.memory_heads, cfg.prior_dim).transpose(0, 1)  # [H, P, d]
-        O = (G @ v).transpose(0, 1).reshape(gamma.shape[0], -1)                              # [M, H·d]
+        w, index = self.select(gamma, Z, dense)
+        if index is None:
+            read = w @ Z                                                         # [H, M, D]
+        else:
+            read = (w.unsqueeze(-1) * Z[index]).sum(-2)                          # [H, M, k, D] → [H, M, D]
+        O = (read @ self.to_v.weight.view(Hm, dm, -1).transpose(1, 2))           # [H, M, d]
+        O = O.transpose(0, 1).reshape(gamma.shape[0], -1)                        # [M, H·d]
         g_tilde = self.norm_gamma(gamma + self.drop(self.to_out(O)))
         if not cfg.learn_write:
             g_tilde = g_tilde.detach()
         new = cfg.ema * gamma + (1 - cfg.ema) * g_tilde
         new = new / new.norm(dim=-1, keepdim=True)
-        aux = G.new_zeros(())
-        if cfg.balance_loss:
-            for h in range(G.shape[0]):
-                aux = aux + cfg.balance_weight * (cv_squared(G[h].sum(0)) + cv_squared((G[h] > 0).to(G.dtype).sum(0)))
+        aux = balance_loss(w, index, P, cfg.balance_weight) if cfg.balance_loss else w.new_zeros(())
+        G = None
+        if keep_gates:
+            G = w.detach() if index is None else w.new_zeros(Hm, w.shape[1], P).scatter(-1, index, w).detach()
         return new, aux, G
 
     def pool(self, z: torch.Tensor) -> torch.Tensor:
@@ -218,7 +253,7 @@ class GlobalWorkspace(nn.Module):
         ko = self.knockout
         G = None
         if self.training or not cfg.freeze_memory_in_eval or ko == "dense_bottleneck":
-            gamma, aux, G = self.write(self.pool(z), dense=ko == "dense_bottleneck")
+            gamma, aux, G = self.write(self.pool(z), dense=ko == "dense_bottleneck", keep_gates=trace is not None)
             with torch.no_grad():
                 self.memory.copy_(gamma.detach())
         else:
@@ -237,7 +272,7 @@ class GlobalWorkspace(nn.Module):
             Y = self.read.patterns.unsqueeze(0).expand(B, -1, -1)
             z_hat = self.cross(z, Y)
         if trace is not None:
-            trace.append(WorkspaceTrace(z.detach(), gamma.detach(), None if G is None else G.detach(), run,
+            trace.append(WorkspaceTrace(z.detach(), gamma.detach(), G, run,
                                         z_hat.detach()))
         return z_hat + z, aux
 
