@@ -1,6 +1,6 @@
 """The AiT ablation table: the full model against each component removed (poster / paper table 3).
 
-    python paper_figures/ablation.py                 # small: AiT-tiny on Triangle, CPU, ~4 min
+    python paper_figures/ablation.py                 # small: AiT-tiny on Triangle, 5 seeds, CPU, ~30 min
     python paper_figures/ablation.py --full --data-dir ~/data    # AiT-Small, CIFAR-10/100 + Triangle (GPU)
 
 Configurations (``--set`` fields of ``ait.train``): w/o bottleneck (dense attention over the pool),
@@ -35,22 +35,25 @@ def runs(scale: str) -> dict[str, list[R.Run]]:
 def main(argv: list[str] | None = None):
     argv, a, scale = R.parse(__doc__, argv)
     table = runs(scale)
-    paths = R.ensure([r for rs in table.values() for r in rs], scale, execute=not a.no_run, data_dir=a.data_dir,
-                     root=a.runs_root, extra=R.extra_args(a))
+    paths = R.ensure([s for rs in table.values() for r in rs for s in r.seeds(a.seeds)], scale, execute=not a.no_run,
+                     data_dir=a.data_dir, root=a.runs_root, extra=R.extra_args(a))
     R.require_some(paths, "ablation")
     data = SCALES[scale][1]
     lines = ["| configuration | " + " | ".join(data) + " | average | Δ average |", "|---" * (len(data) + 3) + "|"]
-    base = None
+    base, cells = None, {}
     for name, rs in table.items():
-        res = [R.final(paths[r]) for r in rs]
-        avg = None if any(r is None for r in res) else 100 * sum(r["acc"] for r in res) / len(res)
+        res = [[R.final(paths[s]) for s in r.seeds(a.seeds)] for r in rs]
+        full = [s for s in range(a.seeds) if all(x[s] is not None for x in res)]
+        avg = [100 * sum(x[s]["acc"] for x in res) / len(res) for s in full]    # per seed, over the data sets
         base = avg if name == "full AiT" else base
-        delta = "—" if avg is None or base is None or name == "full AiT" else f"{avg - base:+.2f}"
-        lines.append(f"| {name} | " + " | ".join(R.cell(r) for r in res)
-                     + f" | {'not run' if avg is None else f'{avg:.2f}'} | {delta} |")
+        delta = "—" if name == "full AiT" or base is None else R.versus(avg, base)
+        mean = R.cell([{"acc": v / 100} for v in avg])
+        lines.append(f"| {name} | " + " | ".join(R.cell(x) for x in res) + f" | {mean} | {delta} |")
+        cells[name] = {d: R.json_cells(x) for d, x in zip(data, res)} | {"average": {"values": avg, "seeds": full}}
     out = a.out / f"ablation_{scale}.md"
     print(R.write_table(out, f"Ablation of {SCALES[scale][0]} (paper table 3)", lines, paths, scale, argv, "ablation.py",
-                        "Test accuracy (%) at the last evaluation; Δ against the full model."))
+                        "Test accuracy (%) at the last evaluation, mean ± sd over seeds (n); Δ average against the full "
+                        "model, with Welch's t-test on the per-seed averages (α = 0.05).", cells))
     return out
 
 

@@ -1,7 +1,7 @@
 """The poster's main comparison: AiT against ViT, Coordination, Perceiver and Set Transformer on
 CIFAR-10, CIFAR-100 and Triangle, with model sizes.
 
-    python paper_figures/main_comparison.py                      # small: tiny models on Triangle, CPU, ~4 min
+    python paper_figures/main_comparison.py                      # small: tiny models on Triangle, 5 seeds, CPU, ~20 min
     python paper_figures/main_comparison.py --data-dir ~/data    # + CIFAR-10/100 rows
     python paper_figures/main_comparison.py --full --data-dir ~/data   # the poster's sizes (GPU)
 
@@ -28,21 +28,41 @@ def models(a, scale: str) -> list[str]:
     return a.models.split(",") if getattr(a, "models", None) else MODELS[scale]
 
 
-def runs(names: list[str]) -> list[R.Run]:
+def configs(names: list[str]) -> list[R.Run]:
     return [R.Run(m, d) for m in names for d in DATA]
 
 
-def table(results: dict, names: list[str]) -> list[str]:
+def per_seed(results: dict, run: R.Run, seeds: int) -> list[dict | None]:
+    return [results[r] for r in run.seeds(seeds)]
+
+
+def table(results: dict, names: list[str], seeds: int) -> tuple[list[str], dict]:
+    """The Markdown rows and the JSON cells: test accuracy mean ± sd (n) per model and data set; the
+    average where all three were run (over seeds of the per-seed average)."""
     lines = ["| method | CIFAR-10 | CIFAR-100 | Triangle | average | parameters |", "|---|---|---|---|---|---|"]
+    cells = {}
     for m in names:
-        res = [results[R.Run(m, d)] for d in DATA]
-        done = [r for r in res if r is not None]
+        res = [per_seed(results, R.Run(m, d), seeds) for d in DATA]
+        done = [r for rs in res for r in rs if r is not None]
         if not done:
             continue
-        avg = f"{100 * sum(r['acc'] for r in done) / len(done):.2f}" if len(done) == len(DATA) else "—"
-        params = f"{done[0]['parameters'] / 1e6:.2f}M"
-        lines.append(f"| {m} | " + " | ".join(R.cell(r) for r in res) + f" | {avg} | {params} |")
-    return lines
+        full = [s for s in range(seeds) if all(rs[s] is not None for rs in res)]
+        avg = "—" if not full else R.cell([{"acc": sum(rs[s]["acc"] for rs in res) / len(DATA)} for s in full])
+        lines.append(f"| {m} | " + " | ".join(R.cell(rs) for rs in res) + f" | {avg} | {done[0]['parameters'] / 1e6:.2f}M |")
+        cells[m] = {d: R.json_cells(rs) for d, rs in zip(DATA, res)} | {"parameters": done[0]["parameters"]}
+    return lines, cells
+
+
+def noise(results: dict, names: list[str], seeds: int) -> list[str]:
+    """Each model against the first (AiT) per data set: Δ and whether it exceeds seed noise."""
+    base, rows = names[0], []
+    for m in names[1:]:
+        cols = [R.versus(R.values(per_seed(results, R.Run(m, d), seeds)), R.values(per_seed(results, R.Run(base, d), seeds)))
+                for d in DATA]
+        if any(c != "—" for c in cols):
+            rows.append(f"| {m} − {base} | " + " | ".join(cols) + " |")
+    return ["", f"Difference from {base} (percentage points; Welch's t-test on the per-seed accuracies, α = 0.05):", "",
+            "| models | CIFAR-10 | CIFAR-100 | Triangle |", "|---|---|---|---|"] + rows if rows else []
 
 
 def add_models(ap) -> None:
@@ -51,7 +71,7 @@ def add_models(ap) -> None:
 
 def collect(a) -> tuple[str, dict, dict]:
     scale = "full" if a.full else "small"
-    paths = R.ensure(runs(models(a, scale)), scale, execute=not a.no_run, data_dir=a.data_dir, root=a.runs_root,
+    paths = R.ensure([s for r in configs(models(a, scale)) for s in r.seeds(a.seeds)], scale, execute=not a.no_run, data_dir=a.data_dir, root=a.runs_root,
                      extra=R.extra_args(a))
     R.require_some(paths, "main comparison")
     return scale, paths, {run: R.final(p) for run, p in paths.items()}
@@ -60,11 +80,13 @@ def collect(a) -> tuple[str, dict, dict]:
 def main(argv: list[str] | None = None):
     argv, a, _ = R.parse(__doc__, argv, add_models)
     scale, paths, results = collect(a)
-    notes = ("Test accuracy (%) at the last evaluation. The average is printed only where all three data "
-             "sets were run. Small scale: tiny models, CPU defaults of `ait.train` (Triangle on a 32-px "
+    names = models(a, scale)
+    lines, cells = table(results, names, a.seeds)
+    notes = ("Test accuracy (%) at the last evaluation, mean ± sample sd over seeds (n). The average is "
+             "over the seeds with all three data sets run. Small scale: tiny models, CPU defaults of `ait.train` (Triangle on a 32-px "
              "canvas, 1500 steps); not comparable with the poster's numbers, which are full-scale.")
     text = R.write_table(a.out / f"main_comparison_{scale}.md", "Main comparison (poster table 1)",
-                         table(results, models(a, scale)), paths, scale, argv, "main_comparison.py", notes)
+                         lines + noise(results, names, a.seeds), paths, scale, argv, "main_comparison.py", notes, cells)
     print(text)
     return a.out / f"main_comparison_{scale}.md"
 

@@ -14,6 +14,13 @@ Two scales:
 
 Each run directory holds ``metrics.jsonl``, ``config.json`` (the resolved configuration) and
 ``command.txt`` (the command that reproduces it and the git revision it was made at).
+
+Seeds: every table runs each configuration with ``--seeds N`` seeds (default 5 at the small scale,
+1 at the full scale), seeds 0 … N−1; seed 0's folder has no suffix, seed s > 0 ends in ``__seed<s>``.
+A cell is mean ± sd (n) over the seeds that exist (:func:`cell`), and whether two rows differ beyond
+seed noise is Welch's two-sided t-test at α = 0.05 on the per-seed values (:func:`versus`,
+``hopfieldkit.stats.welch``). Every table is written twice: Markdown for reading and a JSON twin with
+each cell's per-seed values (:func:`write_table`).
 """
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ if str(ROOT) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(ROOT))
 
 from hopfieldkit.checkpoint import git_revision  # noqa: E402
+from hopfieldkit.runs import write_json  # noqa: E402
+from hopfieldkit.stats import summarise, welch  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "paper_figures"))
 from learning_curves import read_run  # noqa: E402
@@ -42,14 +51,20 @@ class Run:
     overrides: tuple = ()            # (("self_attention", False), ...)
     train: tuple = ()                # (("max_steps", 1500), ...)
     tag: str = ""                    # distinguishes runs of the same model and data (ablations)
+    seed: int = 0
 
     @property
     def name(self) -> str:
-        return f"{self.model}__{self.data}" + (f"__{self.tag}" if self.tag else "")
+        return (f"{self.model}__{self.data}" + (f"__{self.tag}" if self.tag else "")
+                + (f"__seed{self.seed}" if self.seed else ""))
+
+    def seeds(self, n: int) -> list["Run"]:
+        """This configuration at seeds 0 … n−1."""
+        return [dataclasses.replace(self, seed=s) for s in range(n)]
 
     def args(self, out: pathlib.Path, data_dir: str | None = None) -> list[str]:
         """The ``python -m ait.train`` arguments of this run."""
-        a = ["--model", self.model, "--data", self.data, "--out", str(out)]
+        a = ["--model", self.model, "--data", self.data, "--out", str(out)] + (["--seed", str(self.seed)] if self.seed else [])
         for k, v in self.train:
             a += [f"--{k.replace('_', '-')}", str(v)]
         for k, v in self.overrides:
@@ -100,8 +115,36 @@ def final(path: pathlib.Path | None) -> dict | None:
     return {**run["rows"][-1], "parameters": run["config"]["parameters"], "rows": run["rows"], "config": run["config"]}
 
 
-def cell(result: dict | None, key: str = "acc") -> str:
-    return "not run" if result is None or key not in result else f"{100 * result[key]:.2f}"
+def values(results: list[dict | None], key: str = "acc") -> list[float]:
+    """Per-seed values (in %) of ``key`` from the runs that exist."""
+    return [100 * r[key] for r in results if r is not None and key in r]
+
+
+def cell(results: list[dict | None] | dict | None, key: str = "acc") -> str:
+    """mean ± sd (n) over the seeds that were run, in %; "not run" when none was."""
+    v = values(results if isinstance(results, list) else [results], key)
+    return str(summarise(v)) if v else "not run"
+
+
+def versus(a: list[float], b: list[float]) -> str:
+    """Δ = mean(a) − mean(b) and whether it exceeds seed noise (Welch's t, α = 0.05)."""
+    if not a or not b:
+        return "—"
+    w = welch(a, b)
+    delta = summarise(a).mean - summarise(b).mean
+    if w.differs is None:
+        return f"{delta:+.2f} (untested: n < 2)"
+    return f"{delta:+.2f} ({'beyond' if w.differs else 'within'} seed noise, p = {w.p:.2g})"
+
+
+def json_cells(results: list[dict | None], keys=("acc",)) -> dict:
+    """A table cell for the JSON twin: per key, the per-seed values, their summary and the seeds run."""
+    out = {"seeds": [r["config"]["train"]["seed"] for r in results if r is not None]}
+    for key in keys:
+        v = values(results, key)
+        s = summarise(v) if v else None
+        out[key] = {"values": v, "mean": s and s.mean, "sd": s and (None if s.n < 2 else s.sd), "n": len(v)}
+    return out
 
 
 def require_some(results: dict, what: str) -> None:
@@ -110,14 +153,19 @@ def require_some(results: dict, what: str) -> None:
 
 
 def write_table(path: pathlib.Path, title: str, lines: list[str], runs: dict, scale: str, argv: list[str],
-                script: str, notes: str = "") -> str:
-    """A Markdown table with its provenance: the command, the git revision, the runs it read."""
+                script: str, notes: str = "", data: dict | None = None) -> str:
+    """A Markdown table with its provenance (the command, the git revision, the runs it read) and its
+    JSON twin beside it (``data``: the cells with their per-seed values)."""
     src = [f"- `{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`" for p in runs.values() if p is not None]
     text = (f"# {title}\n\nScale: **{scale}**. Command: `python paper_figures/{script} {' '.join(argv)}`. "
             f"Git revision: {git_revision()}.\n\n" + "\n".join(lines) + "\n\n" + (notes + "\n\n" if notes else "")
             + "Runs read (each with `command.txt`, `config.json`, `metrics.jsonl`):\n" + "\n".join(src) + "\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    write_json(path.with_suffix(".json"), {"title": title, "scale": scale, "command": f"python paper_figures/{script} {' '.join(argv)}",
+                                           "git_revision": git_revision(), "cells": data or {},
+                                           "runs": sorted(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
+                                                          for p in runs.values() if p is not None)})
     return text
 
 
@@ -130,6 +178,7 @@ def common_args(ap) -> None:
                     help="folder for the table and figure (default runs/paper_figures, untracked; --out "
                          "paper_figures/results updates the committed files)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap every run's steps (smoke tests)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 5 small, 1 full)")
 
 
 def parse(doc: str, argv: list[str] | None, more=None):
@@ -142,6 +191,10 @@ def parse(doc: str, argv: list[str] | None, more=None):
     if more is not None:
         more(ap)
     a = ap.parse_args(argv)
+    if a.seeds is None:
+        a.seeds = 1 if a.full else 5
+    if a.seeds < 1:
+        ap.error(f"--seeds must be at least 1, got {a.seeds}")
     return argv, a, "full" if a.full else "small"
 
 

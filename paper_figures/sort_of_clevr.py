@@ -1,7 +1,7 @@
 """Sort-of-CLEVR: relational and non-relational accuracy (poster table 3) and learning curves.
 
     python paper_figures/sort_of_clevr.py            # small: AiT-tiny vs Coordination-tiny vs Set Transformer-tiny,
-                                                     # equal budgets (1500 steps of 64 questions), CPU, ~3 min
+                                                     # equal budgets (1500 steps of 64 questions), 5 seeds, CPU, ~25 min
     python paper_figures/sort_of_clevr.py --full     # AiT-Small, Coordination, Set Transformer, paper recipe (GPU)
 
 Writes ``sort_of_clevr_<scale>.md`` (the table) and ``sort_of_clevr_<scale>.png`` (test accuracy on
@@ -22,25 +22,36 @@ BUDGET = {"small": (("max_steps", 1500), ("eval_every", 250), ("lr", 0.003)), "f
 
 def main(argv: list[str] | None = None):
     argv, a, scale = R.parse(__doc__, argv)
-    runs = [R.Run(m, "sort-of-clevr", train=BUDGET[scale]) for m in MODELS[scale]]
-    paths = R.ensure(runs, scale, execute=not a.no_run, root=a.runs_root, extra=R.extra_args(a))
+    configs = [R.Run(m, "sort-of-clevr", train=BUDGET[scale]) for m in MODELS[scale]]
+    paths = R.ensure([s for r in configs for s in r.seeds(a.seeds)], scale, execute=not a.no_run, root=a.runs_root,
+                     extra=R.extra_args(a))
     R.require_some(paths, "Sort-of-CLEVR")
-    results = {r: R.final(paths[r]) for r in runs}
+    keys = ("acc_relational", "acc_nonrelational", "acc_ternary")
     lines = ["| method | relational | non-relational | average | ternary | steps | parameters |", "|---|---|---|---|---|---|---|"]
+    cells = {}
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for r in runs:
-        res = results[r]
-        if res is None:
+    for r in configs:
+        res = [R.final(paths[s]) for s in r.seeds(a.seeds)]
+        done = [x for x in res if x is not None]
+        if not done:
             lines.append(f"| {r.model} | not run | not run | not run | not run | — | — |")
             continue
-        avg = 50 * (res["acc_relational"] + res["acc_nonrelational"])
-        lines.append(f"| {r.model} | {R.cell(res, 'acc_relational')} | {R.cell(res, 'acc_nonrelational')} | {avg:.2f} | "
-                     f"{R.cell(res, 'acc_ternary')} | {res['step']} | {res['parameters'] / 1e6:.3f}M |")
-        for ax, key in zip(axes, ("acc_relational", "acc_nonrelational")):
-            ax.plot([row["step"] for row in res["rows"]], [100 * row[key] for row in res["rows"]], marker="o", ms=3,
-                    label=r.model)
+        avg = R.cell([{"acc": (x["acc_relational"] + x["acc_nonrelational"]) / 2} for x in done])
+        lines.append(f"| {r.model} | {R.cell(res, 'acc_relational')} | {R.cell(res, 'acc_nonrelational')} | {avg} | "
+                     f"{R.cell(res, 'acc_ternary')} | {done[0]['step']} | {done[0]['parameters'] / 1e6:.3f}M |")
+        cells[r.model] = R.json_cells(res, keys) | {"parameters": done[0]["parameters"]}
+        steps = [row["step"] for row in done[0]["rows"]]
+        for ax, key in zip(axes, keys[:2]):   # the mean over seeds at each evaluation, the spread shaded
+            import numpy as np
+
+            curves = np.array([[100 * row[key] for row in x["rows"]] for x in done if len(x["rows"]) == len(steps)])
+            mean = curves.mean(0)
+            ax.plot(steps, mean, marker="o", ms=3, label=f"{r.model} (n={len(curves)})")
+            if len(curves) > 1:
+                sd = curves.std(0, ddof=1)
+                ax.fill_between(steps, mean - sd, mean + sd, alpha=0.2)
     for ax, title in zip(axes, ("relational questions", "non-relational questions")):
         ax.set_xlabel("training step (64 questions each)")
         ax.set_ylabel("test accuracy (%)")
@@ -51,8 +62,8 @@ def main(argv: list[str] | None = None):
     fig.savefig(png, dpi=110, bbox_inches="tight")
     plt.close(fig)
     print(R.write_table(a.out / f"sort_of_clevr_{scale}.md", "Sort-of-CLEVR (poster table 3)", lines, paths, scale, argv,
-                        "sort_of_clevr.py", f"Test accuracy (%) at the last evaluation; average of relational and "
-                        f"non-relational. Learning curves: `{png.name}`."))
+                        "sort_of_clevr.py", f"Test accuracy (%) at the last evaluation, mean ± sd over seeds (n); average "
+                        f"of relational and non-relational. Learning curves (mean ± sd over seeds): `{png.name}`.", cells))
     return png
 
 

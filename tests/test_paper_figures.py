@@ -65,14 +65,24 @@ def test_poster_table_scripts_run_end_to_end_and_refuse_missing_runs(tmp_path):
     empty run folder: an error, never a number."""
     import pytest
 
-    small = ["--runs-root", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--max-steps", "4"]
+    import json
+
+    small = ["--runs-root", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--max-steps", "4", "--seeds", "2"]
     out = tmp_path / "out"
     _load("main_comparison").main(small)
     md = (out / "main_comparison_small.md").read_text()
     for model in ("ait-tiny", "vit-tiny", "coordination-tiny", "perceiver-tiny", "set-transformer-tiny"):
-        assert f"| {model} | not run | not run | " in md                        # no CIFAR folder given
-    assert "Git revision" in md and "command.txt" in md
-    assert (tmp_path / "runs" / "small" / "ait-tiny__triangle" / "command.txt").exists()
+        row = next(l for l in md.splitlines() if l.startswith(f"| {model} | not run | not run | "))  # no CIFAR given
+        assert " ± " in row and "(n=2)" in row
+    assert "Git revision" in md and "command.txt" in md and "seed noise, p = " in md
+    for run in ("ait-tiny__triangle", "ait-tiny__triangle__seed1"):
+        assert (tmp_path / "runs" / "small" / run / "command.txt").exists()
+    assert "--seed 1" in (tmp_path / "runs" / "small" / "ait-tiny__triangle__seed1" / "command.txt").read_text()
+    twin = json.loads((out / "main_comparison_small.json").read_text())
+    cell = twin["cells"]["ait-tiny"]["triangle"]
+    assert cell["seeds"] == [0, 1] and cell["acc"]["n"] == 2
+    assert abs(cell["acc"]["mean"] - sum(cell["acc"]["values"]) / 2) < 1e-9
+    assert f"{cell['acc']['mean']:.2f} ± {cell['acc']['sd']:.2f} (n=2)" in md
     _load("layer_efficiency").main(small + ["--no-run"])                          # reads the same runs
     assert "| 2 | ait-tiny |" in (out / "layer_efficiency_small.md").read_text()
     _load("ablation").main(small)
@@ -115,7 +125,14 @@ def test_readme_results_table_is_generated_from_the_committed_runs(tmp_path):
     run.mkdir(parents=True)
     (run / "metrics.jsonl").write_text('{"step": 3, "acc": 0.5}\n{"step": 6, "acc": 0.625}\n')
     table = mod.render(mod.collect(tmp_path))
-    assert "| ait-tiny [memory] | *small* | 62.50 | — |" in table
+    assert "| ait-tiny [memory] | *small* | 62.50 (n=1) † | — |" in table      # no fingerprint.json
+    seed1 = tmp_path / "small" / "ait-tiny__triangle__memory__seed1"
+    seed1.mkdir()
+    (seed1 / "metrics.jsonl").write_text('{"step": 6, "acc": 0.375, "split": "test"}\n')
+    assert "| ait-tiny [memory] | *small* | 50.00 ± 17.68 (n=2) † | — |" in mod.render(mod.collect(tmp_path))
+    for r in (run, seed1):
+        (r / "fingerprint.json").write_text("{}")
+    assert "| ait-tiny [memory] | *small* | 50.00 ± 17.68 (n=2) | — |" in mod.render(mod.collect(tmp_path))
     assert "(no runs yet)" in mod.render(mod.collect(tmp_path / "nothing"))
 
 
