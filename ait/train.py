@@ -261,6 +261,9 @@ class Plan:
     eval_only: bool = False
 
 
+FINGERPRINT_STEPS = 3   # training losses recorded at steps 1…3 of every new run
+
+
 def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None = None, stop_at: int | None = None,
           overwrite: bool = False) -> dict:
     """Run (or continue) a training job; returns the last test evaluation (with ``val_acc``).
@@ -373,6 +376,7 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
         bar = tqdm(total=c.max_steps, initial=step, desc=c.model)
     end = c.max_steps if plan.stop_at is None else min(plan.stop_at, c.max_steps)
     last, t0, t_start, seen = {}, time.time(), time.time(), 0
+    first_losses = []   # the fingerprint of the code's numbers (fingerprint.json; ait.stale checks it)
     per_epoch = math.ceil(n_train / c.batch_size)
     drop_last = c.preset == "paper"
     while step < end:
@@ -399,6 +403,11 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
         opt.step()
         step += 1
         seen += c.batch_size
+        if step <= FINGERPRINT_STEPS and plan.mode != "resume" and rank == 0:
+            first_losses.append(loss.item())
+            if step == FINGERPRINT_STEPS:
+                write_json(out / "fingerprint.json", {"steps": FINGERPRINT_STEPS, "train_loss": first_losses,
+                                                      **provenance()})
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr_at(step, c):.1e}")

@@ -284,3 +284,27 @@ def test_kill_minus_nine_then_resume_equals_an_unbroken_run(tmp_path):
     assert sa["step"] == sb["step"] == 24
     assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
     assert steps(b) == steps(tmp_path / "a")                      # no duplicated or missing rows
+
+
+def test_stale_check_repeats_the_first_steps_and_names_changed_numbers(tmp_path, capsys):
+    """A fresh run is current; a run whose recorded losses the code no longer gives is stale; a run
+    without a fingerprint is unknown; the command's exit status says whether all are current."""
+    import json
+    from ait import stale
+
+    cfg = T.TrainConfig(model="ait-tiny", data="triangle", max_steps=5, eval_every=5, batch_size=8, val_size=16,
+                        test_size=16, out=str(tmp_path / "runs" / "a"), device="cpu")
+    T.train(cfg, progress=False)
+    fp = json.loads((tmp_path / "runs" / "a" / "fingerprint.json").read_text())
+    assert fp["steps"] == 3 and len(fp["train_loss"]) == 3 and "git_revision" in fp
+    assert stale.check(tmp_path / "runs" / "a").status == "current"
+    assert stale.main([str(tmp_path / "runs")]) == 0
+    fp["train_loss"][1] *= 1.001                      # as if the code had changed the second step
+    (tmp_path / "runs" / "a" / "fingerprint.json").write_text(json.dumps(fp))
+    v = stale.check(tmp_path / "runs" / "a")
+    assert v.status == "stale" and v.now[0] == pytest.approx(v.recorded[0], rel=1e-6)
+    (tmp_path / "runs" / "a" / "fingerprint.json").unlink()
+    assert stale.check(tmp_path / "runs" / "a").status == "unknown"
+    assert stale.main([str(tmp_path / "runs")]) == 1
+    assert "0 current" in capsys.readouterr().out
+    assert stale.main([str(tmp_path / "nothing")]) == 2
