@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import hopfieldkit as hk
@@ -220,7 +221,9 @@ class GlobalWorkspace(nn.Module):
         if index is None:
             read = w @ Z                                                         # [H, M, D]
         else:
-            read = (w.unsqueeze(-1) * Z[index]).sum(-2)                          # [H, M, k, D] → [H, M, D]
+            # Σ_k w_k Z[index_k] per (head, prior): one weighted bag-sum, no [H, M, k, D] gather
+            bags, weights = index.reshape(-1, index.shape[-1]), w.reshape(-1, w.shape[-1]).to(Z.dtype)
+            read = F.embedding_bag(bags, Z, per_sample_weights=weights, mode="sum").view(*w.shape[:2], -1)  # [H, M, D]
         O = (read @ self.to_v.weight.view(Hm, dm, -1).transpose(1, 2))           # [H, M, d]
         O = O.transpose(0, 1).reshape(gamma.shape[0], -1)                        # [M, H·d]
         g_tilde = self.norm_gamma(gamma + self.drop(self.to_out(O)))
