@@ -147,3 +147,15 @@ def test_main_comparison_fills_the_cifar_columns_from_a_local_folder(tmp_path, f
         row = next(l for l in md.splitlines() if l.startswith(f"| {model} |"))
         assert "not run" not in row and row.count("|") == 7        # CIFAR-10, CIFAR-100, Triangle, average
     assert "vit-tiny" not in md
+
+
+def test_committed_runs_still_come_from_this_code():
+    """Every committed run with a fingerprint gives the same first training steps with today's code
+    (``python -m ait.stale``): a change that moves a committed table's numbers fails here until its
+    runs are made again."""
+    from ait import stale
+
+    runs = sorted(p for p in (ROOT / "paper_figures" / "results" / "runs").glob("*/*") if (p / "fingerprint.json").is_file())
+    assert runs, "no committed run has a fingerprint"
+    bad = [f"{v.run.name}: {v.status} {v.detail}" for v in map(stale.check, runs) if v.status != "current"]
+    assert not bad, "retrain these runs (paper_figures/*.py --out paper_figures/results): " + "; ".join(bad)
