@@ -126,6 +126,12 @@ def cv_squared(v: torch.Tensor) -> torch.Tensor:
     return v.var(-1) / (v.mean(-1) ** 2 + 1e-10)
 
 
+def dense_gates(w: torch.Tensor, index: torch.Tensor | None, pool: int) -> torch.Tensor:
+    """G ``[H_m, M, P]`` from the write's ``(w, index)`` (zero outside each prior's k patches); dense
+    gates (``index`` None) pass through."""
+    return w if index is None else w.new_zeros(*w.shape[:2], pool).scatter(-1, index, w)
+
+
 def balance_loss(w: torch.Tensor, index: torch.Tensor | None, pool: int, weight: float) -> torch.Tensor:
     """σ Σ_h (CV²(importance_h) + CV²(load_h)): importance_hp = Σ_m G_hmp, load_hp = #{m : p chosen
     by prior m} (the patches with G_hmp > 0 of the dense posterior). ``w``/``index`` as
@@ -207,8 +213,7 @@ class GlobalWorkspace(nn.Module):
 
     def gates(self, gamma: torch.Tensor, Z: torch.Tensor, dense: bool = False) -> torch.Tensor:
         """G ``[H_m, M, P]``: per head, each prior's gates over the pool (zero outside its top k)."""
-        w, index = self.select(gamma, Z, dense)
-        return w if index is None else w.new_zeros(*w.shape[:2], Z.shape[0]).scatter(-1, index, w)
+        return dense_gates(*self.select(gamma, Z, dense), Z.shape[0])
 
     def write(self, Z: torch.Tensor, dense: bool = False, keep_gates: bool = False):
         """(new priors γ^{t+1} ``[M, d_m]``, balance loss, gates ``[H_m, M, P]`` or None unless
@@ -232,10 +237,7 @@ class GlobalWorkspace(nn.Module):
         new = cfg.ema * gamma + (1 - cfg.ema) * g_tilde
         new = new / new.norm(dim=-1, keepdim=True)
         aux = balance_loss(w, index, P, cfg.balance_weight) if cfg.balance_loss else w.new_zeros(())
-        G = None
-        if keep_gates:
-            G = w.detach() if index is None else w.new_zeros(Hm, w.shape[1], P).scatter(-1, index, w).detach()
-        return new, aux, G
+        return new, aux, dense_gates(w, index, P).detach() if keep_gates else None
 
     def pool(self, z: torch.Tensor) -> torch.Tensor:
         """The squashed pool ``[B·N, D]``; under torch.distributed (with ``gather_pool``) the pools of all
