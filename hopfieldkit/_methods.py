@@ -244,12 +244,15 @@ class Log:
             return "all states converged"
         return stop or "every state converged or diverged"
 
-    def result(self, x, method, steps, stop, times=None, info=None):
+    def result(self, x, method, steps, stop, times=None, info=None, judged: bool = False):
+        """The :class:`Descent`. ``judged``: the residual of the step that produced ``x`` was judged
+        already; a non-finite entry of x makes ‖x − x_prev‖ non-finite, so x needs no scan."""
         from .descend import Descent
 
         if self.bar is not None:
             self.bar.close()
-        self.diverged = self.diverged | (~self.converged & ~_finite(x.detach(), self.event_dims))
+        if not judged:
+            self.diverged = self.diverged | (~self.converged & ~_finite(x.detach(), self.event_dims))
         return Descent(
             xi=x,
             energies=torch.stack(self.energies) if self.record else None,
@@ -281,10 +284,11 @@ def _run_fixed_map(step_fn, energy, xi, beta, e0, *, method, steps, tol, record,
             x = step_fn(x, False)[0]
         if steps:
             x, residual = step_fn(x, True)
-            log.residual = residual.detach()
-            log.diverged = ~torch.isfinite(log.residual) | ~_finite(x.detach(), event_dims)
+            log.residual = residual
+            log.diverged = ~torch.isfinite(residual)
             log.state_steps += steps
-        return log.result(x, method, steps, stop)
+        # the update's residual is ‖x − x_prev‖ of the final x itself (gd's is ‖d‖ at x_prev)
+        return log.result(x, method, steps, stop, judged=steps > 0 and method == "update")
     x, e, taken = xi, e0, 0
     for t in range(1, steps + 1):
         x_new, residual = step_fn(x, True)
@@ -315,7 +319,10 @@ def run_update(energy, xi, beta, e0, *, step_size, tau, options, **kw):
         if first[0]:
             first[0] = False
             check_like_state(energy, "update", new, x)
-        return new, (_norm(new - x, ed).detach() if residual else None)
+        if not residual:
+            return new, None
+        with torch.no_grad():
+            return new, _norm(new - x, ed)
 
     return _run_fixed_map(step, energy, xi, beta, e0, method="update", **kw)
 

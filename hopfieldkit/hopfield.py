@@ -116,9 +116,10 @@ class HopfieldEnergy(Energy):
         return X, beta_for(beta, xi.dim() - 1)
 
     # -- energy and its derivatives -----------------------------------------------------------
-    def scores(self, xi: torch.Tensor) -> torch.Tensor:
-        """Similarities Xᵀξ, shape ``[..., N]`` (−inf at padded patterns)."""
-        X = self.patterns
+    def scores(self, xi: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+        """Similarities Xᵀξ, shape ``[..., N]`` (−inf at padded patterns); ``X``: the patterns,
+        when the caller has them already (a derived memory is then computed once per call)."""
+        X = self.patterns if X is None else X
         s = xi @ X.transpose(-1, -2) if X.dim() == 2 else (X @ xi.unsqueeze(-1)).squeeze(-1)
         return s if self.mask is None else s.masked_fill(~self.mask, float("-inf"))
 
@@ -127,7 +128,7 @@ class HopfieldEnergy(Energy):
         mask = self.mask
         lse = _fast.lse(xi, X, b, mask, owner=self)
         if lse is None:
-            lse = torch.logsumexp(b * self.scores(xi), dim=-1, keepdim=True) / b
+            lse = torch.logsumexp(b * self.scores(xi, X), dim=-1, keepdim=True) / b
         N = X.shape[-2] if mask is None else mask.sum(-1, keepdim=True).to(xi.dtype)
         log_n = math.log(N) if mask is None else torch.log(N)
         const = log_n / b + 0.5 * self._max_sq_norm(X, mask).unsqueeze(-1)
@@ -147,23 +148,23 @@ class HopfieldEnergy(Energy):
 
     def weights(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Softmax weights p = softmax(β Xᵀξ), shape ``[..., N]``: how much each pattern is retrieved."""
-        _, b = self._check(xi, beta)
-        return self._weights(xi, b)
+        X, b = self._check(xi, beta)
+        return self._weights(xi, b, X)
 
-    def _weights(self, xi: torch.Tensor, b: Beta) -> torch.Tensor:
+    def _weights(self, xi: torch.Tensor, b: Beta, X: torch.Tensor | None = None) -> torch.Tensor:
         """softmax(β Xᵀξ) for a checked, broadcast-ready β."""
-        return torch.softmax(b * self.scores(xi), dim=-1)
+        return torch.softmax(b * self.scores(xi, X), dim=-1)
 
-    def _read(self, p: torch.Tensor) -> torch.Tensor:
+    def _read(self, p: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """Σ_i p_i x_i, ``[..., d]``."""
-        X = self.patterns
+        X = self.patterns if X is None else X
         return p @ X if X.dim() == 2 else (p.unsqueeze(-2) @ X).squeeze(-2)
 
     def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """CCCP step ξ ← X softmax(β Xᵀξ) ([R] Eq. 3); E never increases ([R] Thm A1)."""
         X, b = self._check(xi, beta)
         fast = _fast.hopfield_step(xi, X, b, self.mask, owner=self)
-        return fast if fast is not None else self._read(self._weights(xi, b))
+        return fast if fast is not None else self._read(self._weights(xi, b, X), X)
 
     def grad(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """∇E(ξ) = ξ − X softmax(β Xᵀξ), so one gradient step of size 1 is one CCCP update."""
@@ -172,8 +173,8 @@ class HopfieldEnergy(Energy):
     def jacobian(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Jacobian of the update, J = β X(diag p − ppᵀ)Xᵀ = β Var_p[x] ([R] Eq. 59), ``[..., d, d]``."""
         X, b = self._check(xi, beta)
-        p = self._weights(xi, b)
-        mean = self._read(p)
+        p = self._weights(xi, b, X)
+        mean = self._read(p, X)
         second = (p.unsqueeze(-1) * X).transpose(-1, -2) @ X  # Σ_i p_i x_i x_iᵀ
         bb = b.unsqueeze(-1) if isinstance(b, torch.Tensor) else b
         return bb * (second - mean.unsqueeze(-1) * mean.unsqueeze(-2))

@@ -133,6 +133,36 @@ def test_small_pattern_sets_keep_the_plain_path():
     assert _onednn_route(torch.randn(1024, 64), torch.randn(8, 64)) == _onednn.available()
 
 
+def test_few_pattern_update_equals_the_plain_update_with_its_gradients(gen):
+    """The pattern-major update of a memory of a few patterns (taken with and without a graph)
+    gives the plain expression's values and gradients; it is chosen only where it applies."""
+    from hopfieldkit._fast import few_patterns, policy
+
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        E = hk.LowRankPriorEnergy(8, 4, 16).to(dtype)
+        gamma = torch.randn(8, 4, generator=gen, dtype=dtype, requires_grad=True)
+        E.set_priors(gamma)
+        xi = torch.randn(4, 300, 16, generator=gen, dtype=dtype, requires_grad=True)
+        assert policy.hopfield_route(E.patterns, xi, 0.7) == "few"
+        out = E.update(xi, 0.7)
+        Y = E.f_LT(gamma)
+        ref = torch.softmax(0.7 * xi @ Y.T, -1) @ Y
+        assert torch.allclose(out, ref, atol=tol)
+        wrt = (xi, gamma, E.f_LT.weight)
+        g = torch.randn(ref.shape, generator=gen, dtype=dtype)
+        for a, b in zip(torch.autograd.grad((out * g).sum(), wrt), torch.autograd.grad((ref * g).sum(), wrt)):
+            assert torch.allclose(a, b, atol=tol)
+        with torch.no_grad():
+            assert torch.allclose(E.update(xi, 1.0), torch.softmax(xi @ Y.T, -1) @ Y, atol=tol)
+    X = torch.randn(8, 16, generator=gen)
+    many = torch.randn(few_patterns.MIN_ROWS, 16, generator=gen)
+    assert policy.hopfield_route(X, many, 1.0) == "few"
+    assert policy.hopfield_route(X, many[:-1], 1.0) == "plain"                      # too few states
+    assert policy.hopfield_route(torch.randn(few_patterns.MAX_PATTERNS, 16), many, 1.0) == "plain"
+    assert policy.hopfield_route(X, many, torch.rand(few_patterns.MIN_ROWS, 1) + 0.5) == "plain"  # β per state
+    assert policy.hopfield_route(X, many, 1.0, torch.ones(8, dtype=torch.bool)) == "plain"       # a mask
+
+
 def _small_et(gen, monkeypatch):
     """A small ET energy and token states, with the oneDNN path on at any size."""
     from hopfieldkit._fast import onednn as _onednn

@@ -7,6 +7,7 @@ applies (then the plain expression runs). Each fast path is tested equal to its 
 - :mod:`.policy`: every decision of when a fast path applies (graph needed, tracing, sizes).
 - :mod:`.onednn`: packed oneDNN products on the CPU (float32).
 - :mod:`.stream`: products over blocks of patterns with a running softmax (any dtype and device).
+- :mod:`.few_patterns`: the update of a memory of a few patterns, scores laid out pattern-major.
 - :mod:`.lse_op`: lse(β, Xᵀξ) as an autograd op with a one-product backward.
 - :mod:`.et_folded`: the Energy Transformer's descent direction with β and signs folded into the weights.
 - :mod:`.cache`: values kept between calls, verified against their sources, :func:`clear_caches`.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from . import cache, et_folded, lse_op, malloc, onednn, policy, stream
+from . import cache, et_folded, few_patterns, lse_op, malloc, onednn, policy, stream
 from .cache import cached, clear_caches
 from .malloc import retain_freed_memory
 
@@ -44,6 +45,8 @@ def hopfield_step(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | Non
         return lse_op.packed_patterns(owner, X, xi).step(b * xi)
     if route == "stream":
         return stream.lse_and_step(b * xi, X, mask, step=True)[1]
+    if route == "few":
+        return few_patterns.step(xi, X, b)
     return None
 
 

@@ -12,13 +12,16 @@ kept between calls. Each of those is wrong in some situation, and this module na
   differentiable, because grad mode is on and ξ, β or a tensor the energy uses requires grad. If so, gradients are taken with torch.func and
   products stay differentiable; if not, one graph-free ``torch.autograd.grad`` call does the work.
 - :func:`hopfield_route`: how the two products of a Hopfield energy (the scores Xξ and the
-  weighted sum pᵀX) run for states ``xi`` and patterns ``X``:
+  weighted sum pᵀX) run for states ``xi`` and patterns ``X`` (not tracing):
   ``"onednn"``: X packed once for oneDNN's linear kernel, block by block (float32, CPU, one shared
   ``[N, d]`` memory without a mask, at least :data:`~.onednn.MIN_PATTERN_ELEMENTS` entries and
   :data:`~.onednn.MIN_ROWS` states, no graph, the kernels pass their one-time check);
   ``"stream"``: plain products over blocks of patterns with a running softmax, so the ``[B, N]``
   scores are never held whole (no graph, and the whole score matrix would exceed
   :data:`~.stream.STREAM_BYTES`; any dtype, device, per-sample memories and masks);
+  ``"few"`` (the update only): the scores laid out pattern-major for a memory of fewer than
+  :data:`~.few_patterns.MAX_PATTERNS` patterns, with or without a graph (CPU, one shared memory
+  without a mask, one β, at least :data:`~.few_patterns.MIN_ROWS` states);
   ``"plain"``: the expression as written in the energy's file.
 - :func:`lse_op`: whether :func:`~hopfieldkit.lse_similarity` runs as its own autograd op (the
   softmax weights of the forward pass kept for a one-product backward): CPU, float32/64, one
@@ -36,7 +39,7 @@ from torch import nn
 from torch._C import _functorch
 from torch._C._functorch import is_functorch_wrapped_tensor
 
-from . import onednn, stream
+from . import few_patterns, onednn, stream
 
 
 def tracing() -> bool:
@@ -111,14 +114,17 @@ def graph_free_autodiff(xi: torch.Tensor, needs: bool) -> bool:
 
 
 def hopfield_route(X: torch.Tensor, xi: torch.Tensor, b: object, mask: torch.Tensor | None = None) -> str:
-    """``"onednn" | "stream" | "plain"`` for the products of states ``xi`` [..., d] with patterns
+    """``"onednn" | "stream" | "few" | "plain"`` for the products of states ``xi`` [..., d] with patterns
     ``X`` [..., N, d] (module docstring)."""
-    if tracing() or not no_graph(xi, X, b):
+    if tracing():
         return "plain"
-    if X.dim() == 2 and mask is None and onednn.applies(X, xi):
-        return "onednn"
-    if stream.applies(X, xi):
-        return "stream"
+    if no_graph(xi, X, b):
+        if X.dim() == 2 and mask is None and onednn.applies(X, xi):
+            return "onednn"
+        if stream.applies(X, xi):
+            return "stream"
+    if few_patterns.applies(X, xi, b, mask):
+        return "few"
     return "plain"
 
 
