@@ -105,8 +105,9 @@ def test_write_equals_its_equations_computed_plainly(bottleneck_on):
     aux_ref = sum(1e-2 * (cv_squared(g.sum(0)) + cv_squared((g > 0).double().sum(0))) for g in G_ref)
     assert torch.allclose(G, G_ref.detach(), atol=1e-12)
     assert torch.allclose(new, ref, atol=1e-12) and torch.allclose(aux, aux_ref, atol=1e-12)
-    grads = torch.autograd.grad((new.sum() + aux), (Z, ws.to_k.weight))
-    refs = torch.autograd.grad((ref.sum() + aux_ref), (Z, ws.to_k.weight))
+    wrt = (Z, ws.to_q.weight, ws.to_k.weight, ws.to_v.weight)
+    grads = torch.autograd.grad((new.sum() + aux), wrt)
+    refs = torch.autograd.grad((ref.sum() + aux_ref), wrt)
     assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(grads, refs))
 
 

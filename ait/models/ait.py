@@ -123,7 +123,8 @@ def cv_squared(v: torch.Tensor) -> torch.Tensor:
     code); 0 for fewer than two entries."""
     if v.shape[-1] < 2:
         return v.new_zeros(v.shape[:-1])
-    return v.var(-1) / (v.mean(-1) ** 2 + 1e-10)
+    var, mean = torch.var_mean(v, dim=-1)
+    return var / (mean ** 2 + 1e-10)
 
 
 def dense_gates(w: torch.Tensor, index: torch.Tensor | None, pool: int) -> torch.Tensor:
@@ -137,12 +138,12 @@ def balance_loss(w: torch.Tensor, index: torch.Tensor | None, pool: int, weight:
     by prior m} (the patches with G_hmp > 0 of the dense posterior). ``w``/``index`` as
     :meth:`GlobalWorkspace.select` returns them."""
     if index is None:
-        importance, load = w.sum(1), (w > 0).to(w.dtype).sum(1)                  # [H, P]
-    else:
-        flat = index.flatten(1)                                                  # [H, M·k]
-        importance = w.new_zeros(w.shape[0], pool).scatter_add(-1, flat, w.flatten(1))
-        load = w.new_zeros(w.shape[0], pool).scatter_add(-1, flat, torch.ones_like(flat, dtype=w.dtype))
-    return weight * (cv_squared(importance) + cv_squared(load)).sum()
+        both = torch.stack((w.sum(1), (w > 0).to(w.dtype).sum(1)))               # [2, H, P]
+    else:  # one scatter of (w, 1) over each head's M·k choices
+        flat, src = index.flatten(1), w.flatten(1)                               # [H, M·k]
+        both = w.new_zeros(2, w.shape[0], pool).scatter_add(
+            -1, flat.expand(2, -1, -1), torch.stack((src, torch.ones_like(src))))
+    return weight * cv_squared(both).sum()                                       # importance, load
 
 
 @dataclass
@@ -191,25 +192,47 @@ class GlobalWorkspace(nn.Module):
         with torch.no_grad():
             self.memory.copy_(torch.randn_like(self.memory))
 
+    def _queries(self, gamma: torch.Tensor) -> torch.Tensor:
+        """c_hm = (W_Q,h γ_m)ᵀ W_K,h / √d_m ``[H_m, M, D]``: the score of patch p is c_hm · Z_p."""
+        cfg = self.cfg
+        dm, Hm = cfg.prior_dim, cfg.memory_heads
+        q = self.to_q(gamma * dm ** -0.5).view(-1, Hm, dm).transpose(0, 1)     # [H, M, d]
+        return q @ self.to_k.weight.view(Hm, dm, -1)                            # [H, M, D]
+
     def scores(self, gamma: torch.Tensor, Z: torch.Tensor) -> bayes.Posterior:
         """The write's posterior over the pool, per head: logits ``[H_m, M, P]`` of
-        s_hmp = (W_Q,h γ_m)·(W_K,h Z_p)/√d_m − log P. Computed as ((W_Q,h γ_m)ᵀ W_K,h) Z_p: the same
-        product, associated so that the P × H_m·d_m keys are never built (M·H_m ≪ P)."""
-        cfg = self.cfg
-        P, dm, Hm = Z.shape[0], cfg.prior_dim, cfg.memory_heads
-        q = self.to_q(gamma).view(-1, Hm, dm).transpose(0, 1)                   # [H, M, d]
-        c = q @ self.to_k.weight.view(Hm, dm, -1)                               # [H, M, D]
-        s = (c.reshape(-1, Z.shape[1]) @ Z.T).view(Hm, -1, P)                   # [H, M, P]
-        return bayes.Posterior(s * dm ** -0.5 - math.log(P), "row")
+        s_hmp = (W_Q,h γ_m)·(W_K,h Z_p)/√d_m − log P. Computed as c_hm · Z_p (:meth:`_queries`): the
+        same product, associated so that the P × H_m·d_m keys are never built (M·H_m ≪ P)."""
+        P = Z.shape[0]
+        c = self._queries(gamma)
+        s = (c.reshape(-1, Z.shape[1]) @ Z.T).view(*c.shape[:2], P)             # [H, M, P]
+        return bayes.Posterior(s - math.log(P), "row")
 
     def select(self, gamma: torch.Tensor, Z: torch.Tensor, dense: bool = False):
         """The write's gates in the form the write reads: ``(w, index)`` with w, index ``[H_m, M, k]``
         (each prior's top-k truncated posterior, ``hopfieldkit.bayes.TopK``), or ``(G, None)`` with the
         dense posterior G ``[H_m, M, P]`` (``bottleneck_on=False`` or ``dense``)."""
-        post = self.scores(gamma, Z)
-        if self.cfg.bottleneck_on and not dense:
-            return bayes.TopK(min(self.cfg.bottleneck, Z.shape[0])).select(post)
-        return post.marginals, None
+        w, index, _ = self._select(gamma, Z, dense)
+        return w, index
+
+    def _select(self, gamma: torch.Tensor, Z: torch.Tensor, dense: bool):
+        """:meth:`select` and, for top-k gates, the chosen rows Z[index] ``[H_m, M, k, D]``.
+
+        The top k of each prior's posterior (``hopfieldkit.bayes.TopK``, renormalised) are chosen
+        from the scores computed without a graph; their logits are then recomputed from the k rows,
+        s_hmk = c_hm · Z[index_hmk], and w = softmax_k(s) (the uniform prior's −log P cancels). The
+        same numbers, but the gradient reaches Z through one gather of the H_m·M·k chosen rows,
+        not through the dense ``[H_m·M, P]`` score matrix."""
+        if not self.cfg.bottleneck_on or dense:
+            return self.scores(gamma, Z).marginals, None, None
+        k = min(self.cfg.bottleneck, Z.shape[0])
+        c = self._queries(gamma)                                                 # [H, M, D]
+        with torch.no_grad():
+            index = (c.detach().reshape(-1, Z.shape[1]) @ Z.detach().T).topk(k, dim=-1).indices
+        index = index.view(*c.shape[:2], k)                                      # [H, M, k]
+        rows = Z.index_select(0, index.flatten()).view(*index.shape, -1)         # [H, M, k, D]
+        s = (rows @ c.unsqueeze(-1)).squeeze(-1)                                 # [H, M, k]
+        return torch.softmax(s, dim=-1), index, rows
 
     def gates(self, gamma: torch.Tensor, Z: torch.Tensor, dense: bool = False) -> torch.Tensor:
         """G ``[H_m, M, P]``: per head, each prior's gates over the pool (zero outside its top k)."""
@@ -218,17 +241,12 @@ class GlobalWorkspace(nn.Module):
     def write(self, Z: torch.Tensor, dense: bool = False, keep_gates: bool = False):
         """(new priors γ^{t+1} ``[M, d_m]``, balance loss, gates ``[H_m, M, P]`` or None unless
         ``keep_gates``). The content each prior reads, O_hm = Σ_p G_hmp W_V,h Z_p, is taken as
-        W_V,h (Σ_p G_hmp Z_p), which with top-k gates sums only the k chosen patches."""
+        W_V,h (Σ_p G_hmp Z_p), which with top-k gates sums only the k chosen rows."""
         cfg = self.cfg
         P, dm, Hm = Z.shape[0], cfg.prior_dim, cfg.memory_heads
         gamma = self.memory.detach().clone()  # the EMA below overwrites the memory in place (docs/ait.md)
-        w, index = self.select(gamma, Z, dense)
-        if index is None:
-            read = w @ Z                                                         # [H, M, D]
-        else:
-            # Σ_k w_k Z[index_k] per (head, prior): one weighted bag-sum, no [H, M, k, D] gather
-            bags, weights = index.reshape(-1, index.shape[-1]), w.reshape(-1, w.shape[-1]).to(Z.dtype)
-            read = F.embedding_bag(bags, Z, per_sample_weights=weights, mode="sum").view(*w.shape[:2], -1)  # [H, M, D]
+        w, index, rows = self._select(gamma, Z, dense)
+        read = w @ Z if rows is None else (w.unsqueeze(-2) @ rows).squeeze(-2)   # [H, M, D]
         O = (read @ self.to_v.weight.view(Hm, dm, -1).transpose(1, 2))           # [H, M, d]
         O = O.transpose(0, 1).reshape(gamma.shape[0], -1)                        # [M, H·d]
         g_tilde = self.norm_gamma(gamma + self.drop(self.to_out(O)))
