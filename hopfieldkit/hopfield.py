@@ -197,6 +197,10 @@ class LowRankPriorEnergy(HopfieldEnergy):
         Y = f_LT(γ) = γ W_LT + b_LT,   γ ∈ R^{M×r} (the priors), W_LT: r → D,
         E(ξ) = −lse(β, Yᵀξ) + ½ ξᵀξ + β⁻¹ log M + ½ max_i ‖Y_i‖²
 
+    ``radius=ρ`` puts the attractors on the sphere of radius ρ, Y_i = ρ f_LT(γ_i)/‖f_LT(γ_i)‖: the
+    scores Yᵀξ are then ρ‖ξ‖ cos(ξ, Y_i), a cosine lookup whose sharpness β sets (the remedy for
+    codebook collapse of vector quantisation: no attractor wins or loses by its norm alone).
+
     ``priors`` (γ) is a buffer by default, since AiT writes it with an EMA rather than by
     gradient; pass ``learn_priors=True`` to make it an ``nn.Parameter``. ``f_LT`` is an
     ``nn.Linear(rank, dim)`` and is trained through the Hopfield read. ``set_priors(γ)`` swaps in
@@ -204,11 +208,15 @@ class LowRankPriorEnergy(HopfieldEnergy):
     """
 
     def __init__(self, num_priors: int, rank: int, dim: int, *, learn_priors: bool = False,
-                 priors: torch.Tensor | None = None, bias: bool = True):
+                 priors: torch.Tensor | None = None, bias: bool = True, radius: float | None = None):
         nn.Module.__init__(self)
         for name, v in (("num_priors", num_priors), ("rank", rank), ("dim", dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if radius is not None and (isinstance(radius, bool) or not isinstance(radius, (int, float))
+                                   or not math.isfinite(radius) or radius <= 0):
+            raise ValueError(f"radius must be a positive finite number or None, got {radius!r}")
+        self.radius = None if radius is None else float(radius)
         if priors is None:
             priors = torch.randn(num_priors, rank) / math.sqrt(rank)
         check_tensor("priors", priors, ndim=2)
@@ -223,8 +231,15 @@ class LowRankPriorEnergy(HopfieldEnergy):
 
     @property
     def patterns(self) -> torch.Tensor:
-        """Y = f_LT(γ), ``[M, D]``: rank ≤ r (+1 with the bias)."""
-        return self.f_LT(self.priors)
+        """Y = f_LT(γ), ``[M, D]``: rank ≤ r (+1 with the bias); rows scaled to norm ρ with ``radius``."""
+        return self.attractors(self.priors)
+
+    def attractors(self, priors: torch.Tensor) -> torch.Tensor:
+        """The attractors ``[M, D]`` that priors γ ``[M, r]`` give (:attr:`patterns` for the held γ)."""
+        Y = self.f_LT(priors)
+        if self.radius is None:
+            return Y
+        return Y * (self.radius / torch.linalg.vector_norm(Y, dim=-1, keepdim=True).clamp_min(1e-12))
 
     @property
     def dim(self) -> int:

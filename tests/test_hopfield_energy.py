@@ -129,6 +129,23 @@ def test_patterns_with_grad_receive_gradients(gen):
     assert X.grad is not None and torch.isfinite(X.grad).all()
 
 
+def test_low_rank_prior_energy_on_a_sphere_is_a_cosine_read(gen):
+    """radius=ρ: every attractor has norm ρ, the scores are ρ‖ξ‖cos(ξ, Y_i), and the update still
+    never raises the energy; a radius that is not a positive number is refused by name."""
+    E = hk.LowRankPriorEnergy(6, 3, 16, radius=4.0).double()
+    Y, xi = E.patterns, torch.randn(5, 16, generator=gen, dtype=torch.float64)
+    assert torch.allclose(Y.norm(dim=-1), torch.full((6,), 4.0, dtype=torch.float64))
+    Yp = E.f_LT(E.priors)
+    cos = torch.nn.functional.cosine_similarity(xi.unsqueeze(1), Yp.unsqueeze(0), dim=-1)
+    assert torch.allclose(E.scores(xi), 4.0 * xi.norm(dim=-1, keepdim=True) * cos, atol=1e-12)
+    run = hk.descend(E, xi, 0.5, method="update", steps=10, tol=0)
+    assert run.monotone()
+    assert torch.allclose(E.attractors(E.priors), Y)
+    for bad in (0, -1.0, float("inf"), True, "8"):
+        with pytest.raises(ValueError, match="radius must be a positive finite number"):
+            hk.LowRankPriorEnergy(6, 3, 16, radius=bad)
+
+
 def test_low_rank_prior_energy_is_hopfield_on_upscaled_priors():
     torch.manual_seed(0)
     E = hk.LowRankPriorEnergy(num_priors=10, rank=3, dim=16).double()
