@@ -20,6 +20,27 @@ MODELS = {"small": ["ait-tiny", "coordination-tiny", "set-transformer-tiny"],
 BUDGET = {"small": (("max_steps", 1500), ("eval_every", 250), ("lr", 0.003)), "full": ()}
 
 
+def chance_row(lines: list[str], paths: dict, configs: list, seeds: int) -> dict:
+    """Appends the row of the best answer from the question alone and returns its per-seed values:
+    per family, on each seed's own training and test data (the scenes depend on the seed), by
+    ``ait.data.clevr.question_only_accuracy``."""
+    from ait.data.clevr import question_only_accuracy
+    from ait.train import load_split, saved_config
+
+    per_seed = {}
+    for run in configs[0].seeds(seeds):       # every configuration of a seed sees the same data
+        if paths.get(run) is not None:
+            tc = saved_config(paths[run])
+            per_seed[run.seed] = question_only_accuracy(load_split(tc, "train"), load_split(tc, "test"))
+    if not per_seed:
+        return {}
+    res = [{"acc_relational": c["binary"], "acc_nonrelational": c["unary"], "acc_ternary": c["ternary"],
+            "acc": (c["binary"] + c["unary"]) / 2} for c in per_seed.values()]
+    lines.append(f"| chance: the best answer from the question alone | {R.cell(res, 'acc_relational')} | "
+                 f"{R.cell(res, 'acc_nonrelational')} | {R.cell(res)} | {R.cell(res, 'acc_ternary')} | — | — |")
+    return {"seeds": sorted(per_seed), "per_seed": per_seed}
+
+
 def main(argv: list[str] | None = None):
     argv, a, scale = R.parse(__doc__, argv)
     configs = [R.Run(m, "sort-of-clevr", train=BUDGET[scale]) for m in MODELS[scale]]
@@ -28,7 +49,7 @@ def main(argv: list[str] | None = None):
     R.require_some(paths, "Sort-of-CLEVR")
     keys = ("acc_relational", "acc_nonrelational", "acc_ternary")
     lines = ["| method | relational | non-relational | average | ternary | steps | parameters |", "|---|---|---|---|---|---|---|"]
-    cells = {}
+    cells = {"chance": chance_row(lines, paths, configs, a.seeds)}
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -63,7 +84,7 @@ def main(argv: list[str] | None = None):
     plt.close(fig)
     print(R.write_table(a.out / f"sort_of_clevr_{scale}.md", "Sort-of-CLEVR (poster table 3)", lines, paths, scale, argv,
                         "sort_of_clevr.py", f"Test accuracy (%) at the last evaluation, mean ± sd over seeds (n); average "
-                        f"of relational and non-relational. Learning curves (mean ± sd over seeds): `{png.name}`.", cells))
+                        f"of relational and non-relational. Chance: for each distinct question, its most frequent training answer, scored on the test questions of the same seed. Learning curves (mean ± sd over seeds): `{png.name}`.", cells))
     return png
 
 

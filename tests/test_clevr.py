@@ -74,3 +74,29 @@ def test_split_and_ait_with_the_question_token(tmp_path):
                         batch_size=8, out=str(tmp_path), device="cpu")
     last = T.train(cfg, progress=False)
     assert {"acc_nonrelational", "acc_relational", "acc_ternary"} <= set(last)
+
+
+def test_question_only_chance_is_a_lookup_of_the_training_answers():
+    """Answers that follow from the question alone score 1; on generated scenes the lookup scores at
+    least the family's most frequent answer, (within sampling noise: the majority is counted on the test set itself)."""
+    from ait.data.common import Split
+
+    q = torch.zeros(60, 18)
+    q[torch.arange(60), torch.arange(60) % 6] = 1                    # colour of A
+    fam = torch.arange(60) % 3
+    q[torch.arange(60), 12 + fam] = 1
+    labels = (torch.arange(60) % 6) + 2 * fam                        # a function of the question
+    s = Split(torch.zeros(1, 3, 75, 75), labels, q, torch.zeros(60, dtype=torch.long), fam)
+    assert C.question_only_accuracy(s, s) == {"unary": 1.0, "binary": 1.0, "ternary": 1.0}
+    train, test = D.load("sort-of-clevr", "train", size=3000), D.load("sort-of-clevr", "test", size=3000)
+    chance = C.question_only_accuracy(train, test)
+    for i, name in enumerate(C.FAMILIES):
+        sel = test.family == i
+        majority = torch.bincount(test.labels[sel]).max() / sel.sum()
+        assert 0 < chance[name] <= 1 and chance[name] >= float(majority) - 0.05, name
+    try:
+        C.question_only_accuracy(Split(torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.long)), test)
+    except ValueError as exc:
+        assert "train must be a question-answering split" in str(exc)
+    else:
+        raise AssertionError("an image-only split was accepted")

@@ -154,3 +154,30 @@ def load_sort_of_clevr(split: str, cache: str | pathlib.Path | None = None, seed
             tmp.replace(path)
     img = torch.from_numpy(np.asarray(z[f"{split}_images"])).permute(0, 3, 1, 2).float() / 255.0
     return img, torch.from_numpy(np.asarray(z[f"{split}_questions"])), torch.from_numpy(np.asarray(z[f"{split}_answers"]))
+
+
+def question_only_accuracy(train, test) -> dict[str, float]:
+    """Chance level per family: the accuracy on ``test`` of the best answer from the question alone,
+    the most frequent training answer of each distinct question vector (a lookup table, the best
+    any model that ignores the image can do on the training distribution; a question never seen
+    in training gets its family's most frequent answer). ``train``/``test``: :class:`ait.data.Split`
+    of Sort-of-CLEVR. Returns ``{"unary": …, "binary": …, "ternary": …}`` in [0, 1]."""
+    for name, s in (("train", train), ("test", test)):
+        if s.questions is None or s.family is None:
+            raise ValueError(f"{name} must be a question-answering split (questions and families), got images only")
+    bits = 2 ** torch.arange(18)
+    classes = int(max(train.labels.max(), test.labels.max())) + 1
+
+    def keys(q: torch.Tensor) -> torch.Tensor:        # each binary question vector as one integer
+        return ((q > 0.5).long() * bits).sum(-1)
+
+    k_train, k_test = keys(train.questions), keys(test.questions)
+    table = torch.zeros(2 ** 18, classes, dtype=torch.long).index_put_(
+        (k_train, train.labels), torch.ones_like(k_train), accumulate=True)
+    by_family = torch.zeros(len(FAMILIES), classes, dtype=torch.long).index_put_(
+        (train.family, train.labels), torch.ones_like(k_train), accumulate=True)
+    seen = table[k_test].sum(-1) > 0
+    guess = torch.where(seen, table[k_test].argmax(-1), by_family.argmax(-1)[test.family])
+    hit = torch.zeros(len(FAMILIES)).index_add_(0, test.family, (guess == test.labels).float())
+    n = torch.bincount(test.family, minlength=len(FAMILIES)).float()
+    return {name: float(hit[i] / n[i]) if n[i] else float("nan") for i, name in enumerate(FAMILIES)}
