@@ -60,7 +60,7 @@ def workspace_stats(model: AiT, x: torch.Tensor, q: torch.Tensor | None = None) 
     """The per-layer statistics of the module docstring for one batch."""
     stats = []
     for ws, t in zip(model.workspaces(), trace(model, x, q)):
-        Y = ws.read.f_LT(t.priors)                                   # [M, D]
+        Y = ws.read.attractors(t.priors)                             # [M, D]
         beta = float(ws.beta)
         logits = beta * t.z.reshape(-1, t.z.shape[-1]) @ Y.T          # [P, M]
         p = logits.softmax(-1)

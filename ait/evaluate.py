@@ -152,6 +152,18 @@ def run_eval(run: pathlib.Path, checkpoint: str = "best.pt", read_steps: int = 8
     return result
 
 
+def diagnose_run(run: pathlib.Path, checkpoint: str = "best.pt", device: str = "cpu") -> dict:
+    """The diagnostics of a run's checkpoint (:func:`ait.diagnostics.diagnose`), written to
+    ``RUN/diagnostics.json``; without the figures and per-class table of :func:`run_eval`."""
+    dev = check_device(device)
+    model, tc = load_run(run, checkpoint, str(dev))
+    diag = diagnostics.diagnose(model, load_split(tc, "test"), evaluate, tc.eval_batch_size, dev,
+                                tc.preset == "paper", seed=tc.seed)
+    diag["checkpoint"] = str(run / checkpoint)
+    write_json(run / "diagnostics.json", diag)
+    return diag
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m ait.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -84,9 +84,10 @@ def finished(path: pathlib.Path) -> bool:
 
 
 def ensure(runs: list[Run], scale: str, *, execute: bool = True, data_dir: str | None = None,
-           root: pathlib.Path | None = None, extra: list[str] = ()) -> dict[Run, pathlib.Path | None]:
+           root: pathlib.Path | None = None, extra: list[str] = (), keep_best: bool = False) -> dict[Run, pathlib.Path | None]:
     """The directory of each finished run (None where it does not exist and cannot be made).
-    Missing runs are trained when ``execute``; CIFAR runs need ``data_dir``."""
+    Missing runs are trained when ``execute``; CIFAR runs need ``data_dir``. ``best.pt`` is kept for
+    the plain AiT runs (the figures read them), and for every run with ``keep_best``."""
     from ait import train as T
 
     out = {}
@@ -101,7 +102,7 @@ def ensure(runs: list[Run], scale: str, *, execute: bool = True, data_dir: str |
             shown = [str(x).replace(str(ROOT) + "/", "") for x in args]  # repository-relative paths
             (path / "command.txt").write_text(f"python -m ait.train {' '.join(shown)}\ngit revision: {git_revision()}\n")
             (path / "last.pt").unlink(missing_ok=True)  # the optimizer state is not needed for the figures
-            if not (run.model.startswith("ait-") and not run.tag):  # the figures read the plain AiT runs only
+            if not keep_best and not (run.model.startswith("ait-") and not run.tag):  # the figures read plain AiT runs
                 (path / "best.pt").unlink(missing_ok=True)
         out[run] = path if finished(path) else None
     return out

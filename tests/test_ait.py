@@ -81,19 +81,19 @@ def test_balance_loss_matches_a_direct_computation():
     assert float(cv_squared(torch.ones(10))) == 0.0
 
 
-@pytest.mark.parametrize("bottleneck_on", [True, False])
-def test_write_equals_its_equations_computed_plainly(bottleneck_on):
+@pytest.mark.parametrize("bottleneck_on,centred", [(True, False), (False, False), (True, True)])
+def test_write_equals_its_equations_computed_plainly(bottleneck_on, centred):
     """The write as associated for speed (scores without keys, values read from the k chosen patches,
     the balance loss by scatter) equals the equations written out: keys and values of every patch, the
     top-k masked softmax, G V, and the balance loss per head."""
     torch.manual_seed(0)
-    ws = tiny(bottleneck_on=bottleneck_on).double().workspaces()[0].eval()   # eval: no dropout
+    ws = tiny(bottleneck_on=bottleneck_on, write_centered=centred).double().workspaces()[0].eval()  # eval: no dropout
     Z = torch.randn(40, 64, dtype=torch.float64, requires_grad=True)
     new, aux, G = ws.write(Z, keep_gates=True)
     H, dm, gamma = 2, 16, ws.memory.detach()
     q = ws.to_q(gamma).view(-1, H, dm).transpose(0, 1)
     k = ws.to_k(Z).view(40, H, dm).transpose(0, 1)
-    v = ws.to_v(Z).view(40, H, dm).transpose(0, 1)
+    v = ws.to_v(Z - Z.mean(0) if centred else Z).view(40, H, dm).transpose(0, 1)   # centred: the pool minus its mean
     s = q @ k.transpose(1, 2) / dm ** 0.5
     if bottleneck_on:
         keep = torch.zeros_like(s, dtype=torch.bool).scatter(-1, s.topk(32, -1).indices, True)
@@ -109,6 +109,26 @@ def test_write_equals_its_equations_computed_plainly(bottleneck_on):
     grads = torch.autograd.grad((new.sum() + aux), wrt)
     refs = torch.autograd.grad((ref.sum() + aux_ref), wrt)
     assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(grads, refs))
+
+
+def test_read_options_change_only_what_they_name():
+    """read_skip=False: the workspace adds the read alone (the block's output is x + ẑ); read_radius:
+    the attractors have that norm."""
+    x = torch.rand(3, 1, 16, 16)
+    for skip in (True, False):
+        m = tiny(read_skip=skip).eval()
+        ws = m.workspaces()[0]
+        u = torch.randn(3, 16, 64)
+        tr = []
+        out, _ = ws(u, tr)
+        z = ws.norm_z(ws.mlp(u))
+        assert torch.allclose(out, tr[0].out + z if skip else tr[0].out, atol=1e-6)
+    m = tiny(read_radius=8.0)
+    m(x)
+    for ws in m.workspaces():
+        assert torch.allclose(ws.read.patterns.norm(dim=-1), torch.full((8,), 8.0), atol=1e-5)
+    with pytest.raises(ValueError, match="read_radius"):
+        make_config("tiny", read_radius=-1.0)
 
 
 def test_ema_keeps_rows_unit_norm_and_memory_moves_only_in_training():

@@ -89,7 +89,14 @@ def test_poster_table_scripts_run_end_to_end_and_refuse_missing_runs(tmp_path):
     md = (out / "ablation_small.md").read_text()
     assert "| w/o bottleneck |" in md and "| reset memory |" in md
     png = _load("sort_of_clevr").main(small)
-    assert png.exists() and "| ait-tiny |" in (out / "sort_of_clevr_small.md").read_text()
+    md = (out / "sort_of_clevr_small.md").read_text()
+    assert png.exists() and "| ait-tiny |" in md
+    assert "| chance: the best answer from the question alone | " in md and "(n=2)" in md.split("chance")[1]
+    _load("memory_study").main(small + ["--configs", "paper,read-alone-cosine"])
+    md = (out / "memory_study_small.md").read_text()
+    row = next(l for l in md.splitlines() if l.startswith("| read alone + cosine read + centred write |"))
+    assert "(n=2)" in row and (" yes (" in row or " no (" in row)
+    assert (tmp_path / "runs" / "small" / "ait-tiny__triangle__mem-read-alone-cosine" / "diagnostics.json").is_file()
     png = _load("beta_reconstruction").main(small + ["--no-run"])
     md = (out / "beta_reconstruction_small.md").read_text()
     assert png.exists() and "| 0.05 | one step |" in md

@@ -85,6 +85,11 @@ class AiTConfig:
     balance_weight: float = setting(1e-2, "σ, weight of the balance loss", ge=0)
     write_dropout: float = setting(0.1, "dropout on the written content", ge=0, lt=1)
     hopfield_steps: int = setting(1, "update steps of the Hopfield read", ge=1)
+    # against the collapse of the memory (docs/ait.md, "What the memory does"); off = the paper
+    read_radius: float = setting(0.0, "0: the paper's dot-product read; > 0: attractors scaled to this "
+                                 "norm, a cosine read (sqrt(dim) is the norm of a LayerNorm'd token)", ge=0)
+    write_centered: bool = setting(False, "the write reads the pool minus its mean (no common pull on the priors)")
+    read_skip: bool = setting(True, "the block adds z beside the read (the paper); False: the read alone")
     # preset behaviour
     preset: str = setting("ait", "ait (fixed) or paper (the released code)", choices=tuple(PRESETS))
     freeze_memory_in_eval: bool = setting(True, "no memory writes in eval()")
@@ -177,7 +182,8 @@ class GlobalWorkspace(nn.Module):
             self.memory = nn.Parameter(init, requires_grad=False)
         else:
             self.register_buffer("memory", init)
-        self.read = hk.LowRankPriorEnergy(cfg.num_priors, dm, D)      # holds f_LT: d_m → D
+        self.read = hk.LowRankPriorEnergy(cfg.num_priors, dm, D,     # holds f_LT: d_m → D
+                                          radius=cfg.read_radius or None)
         if cfg.learn_beta:
             self.log_beta = nn.Parameter(torch.tensor(math.log(cfg.beta)))
         if not cfg.hopfield:
@@ -247,6 +253,8 @@ class GlobalWorkspace(nn.Module):
         gamma = self.memory.detach().clone()  # the EMA below overwrites the memory in place (docs/ait.md)
         w, index, rows = self._select(gamma, Z, dense)
         read = w @ Z if rows is None else (w.unsqueeze(-2) @ rows).squeeze(-2)   # [H, M, D]
+        if cfg.write_centered:  # Σ_p G_hmp (Z_p − Z̄) = Σ_p G_hmp Z_p − Z̄, the gates summing to 1
+            read = read - Z.mean(0)
         O = (read @ self.to_v.weight.view(Hm, dm, -1).transpose(1, 2))           # [H, M, d]
         O = O.transpose(0, 1).reshape(gamma.shape[0], -1)                        # [M, H·d]
         g_tilde = self.norm_gamma(gamma + self.drop(self.to_out(O)))
@@ -269,7 +277,7 @@ class GlobalWorkspace(nn.Module):
         return Z
 
     def forward(self, u: torch.Tensor, trace: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(ẑ + z, balance loss); with ``trace`` (a list) a :class:`WorkspaceTrace` is appended to it."""
+        """(ẑ + z, or ẑ alone without ``read_skip``; balance loss); with ``trace`` (a list) a :class:`WorkspaceTrace` is appended to it."""
         cfg = self.cfg
         B, N, D = u.shape
         z = self.norm_z(self.mlp(u))
@@ -297,7 +305,7 @@ class GlobalWorkspace(nn.Module):
         if trace is not None:
             trace.append(WorkspaceTrace(z.detach(), gamma.detach(), G, run,
                                         z_hat.detach()))
-        return z_hat + z, aux
+        return (z_hat + z if cfg.read_skip else z_hat), aux
 
 
 class Block(nn.Module):
