@@ -34,6 +34,7 @@ CONFIGS = {  # key: (label, model fields)
     "cosine": ("cosine read, learned β", COSINE),
     "cosine-centred": ("cosine read + centred write", COSINE + (("write_centered", True),)),
     "read-alone": ("read alone (no z beside ẑ)", (("read_skip", False),)),
+    "read-alone-centred": ("read alone + centred write", (("read_skip", False), ("write_centered", True))),
     "read-alone-cosine": ("read alone + cosine read + centred write",
                           (("read_skip", False),) + COSINE + (("write_centered", True),)),
 }
