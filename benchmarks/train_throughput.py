@@ -10,6 +10,7 @@ MFU = the step's FLOPs (counted once with torch.utils.flop_counter: matmuls, con
 attention, forward and backward) / its time / the device's peak: the dense bf16 (or TF32 / float32)
 tensor-core figure of the data sheet for known GPUs (``--peak-tflops`` overrides), and beside it the
 throughput of a large matmul measured in the same run.
+Then each workspace part alone (write, read, MLP + LN_z), forward and backward, as a share of ViT's step.
 Part 2: the bottleneck write (M priors choose top-k of a pool of P = batch × tokens patches, O(M·P))
 against dense self-attention over the same P tokens (O(P²)), as P grows. Nothing here is asserted
 in the tests: these machines are noisy, so only same-run ratios are meaningful.
@@ -71,6 +72,40 @@ def step_flops(step) -> float:
     with FlopCounterMode(display=False) as counter:
         step()
     return float(counter.get_total_flops())
+
+
+def components(model: AiT, x: torch.Tensor, repeats: int, sync, vit_step: float) -> None:
+    """Forward + backward of each workspace part at the model's own shapes (the first layer's input),
+    against ViT's whole step: where the workspace's share of a training step goes."""
+    import hopfieldkit as hk
+
+    ws = model.workspaces()[0]
+    with torch.no_grad():
+        u = model.blocks[0].norm_b(model.embed(x))
+    u = u.detach().requires_grad_(True)
+    z = ws.norm_z(ws.mlp(u)).detach().requires_grad_(True)
+    Z = z.reshape(-1, z.shape[-1])
+    gamma = ws.memory.detach().clone()
+
+    def write():
+        new, aux, _ = ws.write(Z)
+        (new.sum() + aux).backward()
+
+    def read():
+        ws.read.set_priors(gamma)
+        hk.descend(ws.read, z, ws.beta, method="update", steps=ws.cfg.hopfield_steps, tol=0, record=False).xi.sum().backward()
+
+    def mlp_ln():
+        ws.norm_z(ws.mlp(u)).sum().backward()
+
+    parts = {"write (top-k, EMA, balance loss)": write, "read (descend on the priors' energy)": read,
+             "MLP + LN_z (ViT has the MLP too)": mlp_ln}
+    layers = len(model.workspaces())
+    print(f"\nworkspace parts, forward + backward, × {layers} layers, as a share of ViT's step ({1e3 * vit_step:.2f} ms)")
+    for name, fn in parts.items():
+        t = timed(fn, repeats, sync) * layers
+        print(f"  {name:<40} {1e3 * t:7.2f} ms  {100 * t / vit_step:5.1f} %")
+    ws.read.set_priors(ws.memory.detach())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         mfu = f"{100 * flops / t / spec:>9.1f}%" if spec else f"{'n/a':>10}"
         print(f"{name:>6} {n:>12,} {a.batch / t:>10.1f} {1e3 * t:>9.2f} {base / t:>8.3f} "
               f"{peak.get(name, float('nan')):>9.1f} {flops / 1e9:>11.2f} {mfu} {100 * flops / t / measured:>6.1f}%")
+    components(models["AiT"], x, a.repeats, sync, base)
     if not a.pools:
         return
 

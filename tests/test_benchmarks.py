@@ -32,6 +32,8 @@ def test_train_throughput_counts_flops(bench_path, capsys):
     out = capsys.readouterr().out
     rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(AiT|ViT)\s.*?\s(\d+\.\d+)\s+n/a", out, re.M)}
     assert set(rows) == {"AiT", "ViT"} and all(v > 0 for v in rows.values()), out   # GFLOP per step
+    parts = re.findall(r"^\s+(write|read|MLP) .*?(\d+\.\d+) ms\s+(\d+\.\d+) %", out, re.M)
+    assert [p[0] for p in parts] == ["write", "read", "MLP"] and all(float(p[1]) > 0 for p in parts), out
 
 
 def test_ode_tolerance_table_runs(bench_path, capsys):
