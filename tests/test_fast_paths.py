@@ -138,7 +138,8 @@ def test_few_pattern_update_equals_the_plain_update_with_its_gradients(gen):
     gives the plain expression's values and gradients; it is chosen only where it applies."""
     from hopfieldkit._fast import few_patterns, policy
 
-    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+    torch.manual_seed(0)                                    # f_LT's initialisation
+    for dtype, tol, rtol in ((torch.float64, 1e-12, 1e-12), (torch.float32, 1e-5, 1e-5)):
         E = hk.LowRankPriorEnergy(8, 4, 16).to(dtype)
         gamma = torch.randn(8, 4, generator=gen, dtype=dtype, requires_grad=True)
         E.set_priors(gamma)
@@ -151,7 +152,7 @@ def test_few_pattern_update_equals_the_plain_update_with_its_gradients(gen):
         wrt = (xi, gamma, E.f_LT.weight)
         g = torch.randn(ref.shape, generator=gen, dtype=dtype)
         for a, b in zip(torch.autograd.grad((out * g).sum(), wrt), torch.autograd.grad((ref * g).sum(), wrt)):
-            assert torch.allclose(a, b, atol=tol)
+            assert (a - b).norm() <= rtol * b.norm()           # sums over 1,200 states: relative to their size
         with torch.no_grad():
             assert torch.allclose(E.update(xi, 1.0), torch.softmax(xi @ Y.T, -1) @ Y, atol=tol)
     X = torch.randn(8, 16, generator=gen)
