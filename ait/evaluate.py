@@ -144,9 +144,7 @@ def run_eval(run: pathlib.Path, checkpoint: str = "best.pt", read_steps: int = 8
     result.update(figures(model, test, out, read_steps, device=dev))
     write_json(out / "eval.json", result)
     if with_diagnostics:
-        diag = diagnostics.diagnose(model, test, evaluate, tc.eval_batch_size, dev, drop_last, seed=tc.seed)
-        diag["checkpoint"] = str(run / checkpoint)
-        write_json(out / "diagnostics.json", diag)
+        diag = _diagnose(model, tc, test, dev, run / checkpoint, out)
         print(diagnostics.table(diag), file=sys.stderr)
         result["diagnostics"] = diag
     return result
@@ -157,10 +155,14 @@ def diagnose_run(run: pathlib.Path, checkpoint: str = "best.pt", device: str = "
     ``RUN/diagnostics.json``; without the figures and per-class table of :func:`run_eval`."""
     dev = check_device(device)
     model, tc = load_run(run, checkpoint, str(dev))
-    diag = diagnostics.diagnose(model, load_split(tc, "test"), evaluate, tc.eval_batch_size, dev,
-                                tc.preset == "paper", seed=tc.seed)
-    diag["checkpoint"] = str(run / checkpoint)
-    write_json(run / "diagnostics.json", diag)
+    return _diagnose(model, tc, load_split(tc, "test"), dev, run / checkpoint, run)
+
+
+def _diagnose(model, tc, test: D.Split, dev, checkpoint: pathlib.Path, out: pathlib.Path) -> dict:
+    """:func:`ait.diagnostics.diagnose` on ``test`` as the run evaluates it, written to ``out/diagnostics.json``."""
+    diag = diagnostics.diagnose(model, test, evaluate, tc.eval_batch_size, dev, tc.preset == "paper", seed=tc.seed)
+    diag["checkpoint"] = str(checkpoint)
+    write_json(out / "diagnostics.json", diag)
     return diag
 
 
