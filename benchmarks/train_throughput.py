@@ -77,8 +77,6 @@ def step_flops(step) -> float:
 def components(model: AiT, x: torch.Tensor, repeats: int, sync, vit_step: float) -> None:
     """Forward + backward of each workspace part at the model's own shapes (the first layer's input),
     against ViT's whole step: where the workspace's share of a training step goes."""
-    import hopfieldkit as hk
-
     ws = model.workspaces()[0]
     with torch.no_grad():
         u = model.blocks[0].norm_b(model.embed(x))
@@ -93,7 +91,7 @@ def components(model: AiT, x: torch.Tensor, repeats: int, sync, vit_step: float)
 
     def read():
         ws.read.set_priors(gamma)
-        hk.descend(ws.read, z, ws.beta, method="update", steps=ws.cfg.hopfield_steps, tol=0, record=False).xi.sum().backward()
+        ws.hopfield_read(z).xi.sum().backward()
 
     def mlp_ln():
         ws.norm_z(ws.mlp(u)).sum().backward()

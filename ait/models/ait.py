@@ -30,7 +30,6 @@ import math
 from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import hopfieldkit as hk
@@ -276,6 +275,11 @@ class GlobalWorkspace(nn.Module):
             Z = all_gather_single_autograd(Z, gather_dim=0, group=dist.group.WORLD)
         return Z
 
+    def hopfield_read(self, z: torch.Tensor, record: bool = False) -> hk.Descent:
+        """The read: ``hopfield_steps`` CCCP updates ẑ ← Yᵀ softmax(β Y ẑ) from ẑ = z on the energy of
+        the priors last set (``self.read.set_priors``), by ``hopfieldkit.descend``; ``.xi`` is ẑ."""
+        return hk.descend(self.read, z, self.beta, method="update", steps=self.cfg.hopfield_steps, tol=0, record=record)
+
     def forward(self, u: torch.Tensor, trace: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(ẑ + z, or ẑ alone without ``read_skip``; balance loss); with ``trace`` (a list) a :class:`WorkspaceTrace` is appended to it."""
         cfg = self.cfg
@@ -296,8 +300,7 @@ class GlobalWorkspace(nn.Module):
         elif ko == "memory_mean":
             z_hat = self.read.patterns.mean(0).expand_as(z)
         elif cfg.hopfield:
-            run = hk.descend(self.read, z, self.beta, method="update", steps=cfg.hopfield_steps, tol=0,
-                             record=trace is not None)
+            run = self.hopfield_read(z, record=trace is not None)
             z_hat = run.xi
         else:
             Y = self.read.patterns.unsqueeze(0).expand(B, -1, -1)
