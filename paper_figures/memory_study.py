@@ -25,6 +25,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import poster_runs as R  # noqa: E402
+from hopfieldkit.stats import summarise  # noqa: E402
 
 RADIUS = 8.0   # sqrt(dim) of ait-tiny: the norm of a LayerNorm'd token
 COSINE = (("read_radius", RADIUS), ("learn_beta", True), ("beta", 0.125))
@@ -68,19 +69,21 @@ def summary(diags: list[dict]) -> dict:
 
 
 def _ms(v: list[float], digits: int = 2) -> str:
+    """mean ± sd of per-seed values (``hopfieldkit.stats.summarise``) at ``digits`` decimals."""
     if not v:
         return "—"
-    sd = statistics.stdev(v) if len(v) > 1 else float("nan")
-    return f"{statistics.fmean(v):.{digits}f} ± {sd:.{digits}f}"
+    s = summarise(v)
+    return f"{s.mean:.{digits}f} ± {s.sd:.{digits}f}"
 
 
 def earns(s: dict, vit: list[float]) -> str:
     """Both criteria of the module docstring, each said."""
     if len(s["acc"]) < 2 or len(vit) < 2:
         return "untested (n < 2)"
-    noise = 2 * statistics.stdev(s["acc"])
-    costs = -statistics.fmean(s["memory_random"]) > noise
-    level = statistics.fmean(s["acc"]) >= statistics.fmean(vit)
+    acc = summarise(s["acc"])
+    noise = 2 * acc.sd
+    costs = -summarise(s["memory_random"]).mean > noise
+    level = acc.mean >= summarise(vit).mean
     return ("yes" if costs and level else "no") + f" (knockout {'>' if costs else '≤'} 2 sd = {noise:.2f}; " \
         f"mean {'≥' if level else '<'} ViT)"
 
