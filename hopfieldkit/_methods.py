@@ -176,6 +176,21 @@ class Gradients:
 # ----------------------------------------------------------------------------------------------
 # Shared loop bookkeeping
 # ----------------------------------------------------------------------------------------------
+def stop_message(converged: torch.Tensor, diverged: torch.Tensor, stop: str | None) -> str:
+    """Why a run stopped, from its per-state flags (``stop``: the loop's own reason, if any)."""
+    if torch.compiler.is_compiling():         # no host sync in a compiled graph: the flags say it
+        return stop or ""
+    n = converged.numel()
+    c, d = int(converged.sum()), int(diverged.sum())
+    if d:
+        return "; ".join([f"{d} of {n} states diverged (state, residual or energy not finite, or the "
+                          f"energy fell to -inf: unbounded below or overflowing)"]
+                         + ([f"{c} converged"] if c else []) + ([stop] if stop else []))
+    if c == n and n:
+        return "all states converged"
+    return stop or "every state converged or diverged"
+
+
 class Log:
     """Per-state flags, residuals and the recorded history of one run."""
 
@@ -232,27 +247,15 @@ class Log:
         return bool(self.frozen.all())
 
     def message(self, stop: str) -> str:
-        if torch.compiler.is_compiling():         # no host sync in a compiled graph: the flags say it
-            return stop or ""
-        n = self.converged.numel()
-        c, d = int(self.converged.sum()), int(self.diverged.sum())
-        if d:
-            return "; ".join([f"{d} of {n} states diverged (state, residual or energy not finite, or the "
-                              f"energy fell to -inf: unbounded below or overflowing)"]
-                             + ([f"{c} converged"] if c else []) + ([stop] if stop else []))
-        if c == n and n:
-            return "all states converged"
-        return stop or "every state converged or diverged"
+        return stop_message(self.converged, self.diverged, stop)
 
-    def result(self, x, method, steps, stop, times=None, info=None, judged: bool = False):
-        """The :class:`Descent`. ``judged``: the residual of the step that produced ``x`` was judged
-        already; a non-finite entry of x makes ‖x − x_prev‖ non-finite, so x needs no scan."""
+    def result(self, x, method, steps, stop, times=None, info=None):
+        """The :class:`Descent`; the final states are scanned once for non-finite entries."""
         from .descend import Descent
 
         if self.bar is not None:
             self.bar.close()
-        if not judged:
-            self.diverged = self.diverged | (~self.converged & ~_finite(x.detach(), self.event_dims))
+        self.diverged = self.diverged | (~self.converged & ~_finite(x.detach(), self.event_dims))
         return Descent(
             xi=x,
             energies=torch.stack(self.energies) if self.record else None,
@@ -282,13 +285,16 @@ def _run_fixed_map(step_fn, energy, xi, beta, e0, *, method, steps, tol, record,
         x = xi
         for _ in range(steps - 1):
             x = step_fn(x, False)[0]
+        if steps and method == "update":
+            # the update's residual is ‖x − x_prev‖ of the final x itself: judged when first read
+            x_prev, x = x, step_fn(x, False)[0]
+            return lazy_update_result(x, x_prev, steps, stop, event_dims)
         if steps:
-            x, residual = step_fn(x, True)
+            x, residual = step_fn(x, True)      # gd's residual ‖d‖ at x_prev comes with its step
             log.residual = residual
             log.diverged = ~torch.isfinite(residual)
             log.state_steps += steps
-        # the update's residual is ‖x − x_prev‖ of the final x itself (gd's is ‖d‖ at x_prev)
-        return log.result(x, method, steps, stop, judged=steps > 0 and method == "update")
+        return log.result(x, method, steps, stop)
     x, e, taken = xi, e0, 0
     for t in range(1, steps + 1):
         x_new, residual = step_fn(x, True)
@@ -308,6 +314,30 @@ def _run_fixed_map(step_fn, energy, xi, beta, e0, *, method, steps, tol, record,
             stop = None
             break
     return log.result(x, method, taken, stop)
+
+
+def lazy_update_result(x: torch.Tensor, x_prev: torch.Tensor, steps: int, stop: str, event_dims: int) -> "Descent":
+    """The lean ``update`` run's :class:`Descent`, whose residual ‖x − x_prev‖ and flags are computed
+    when one of them is first read (a model that takes only ``.xi`` never pays for them). The
+    states must not change in place before then: that is refused, never judged on other numbers."""
+    from .descend import Descent
+
+    versions = (x._version, x_prev._version)
+
+    def judge() -> dict:
+        if (x._version, x_prev._version) != versions:
+            raise RuntimeError("the states of this descend result were modified in place before its residual, "
+                               "converged, diverged, state_steps or message was read; read them first, or "
+                               "modify a clone of .xi")
+        with torch.no_grad():
+            residual = _norm(x.detach() - x_prev.detach(), event_dims)
+        converged = torch.zeros(residual.shape, dtype=torch.bool, device=x.device)   # tol = 0
+        diverged = ~torch.isfinite(residual)
+        return dict(converged=converged, diverged=diverged, residual=residual,
+                    state_steps=torch.full(residual.shape, steps, dtype=torch.long, device=x.device),
+                    message=stop_message(converged, diverged, stop))
+
+    return Descent.deferred(judge, xi=x, energies=None, trajectory=None, steps=steps, method="update")
 
 
 def run_update(energy, xi, beta, e0, *, step_size, tau, options, **kw):

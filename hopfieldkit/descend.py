@@ -99,6 +99,31 @@ class Descent:
     message: str = ""
     info: dict[str, Any] = field(default_factory=dict)
 
+    # A lean run (``update``, ``tol=0``, nothing recorded) judges its states only when asked: these
+    # attributes are computed by one call of ``judge`` when any of them is first read.
+    _DEFERRED = ("converged", "diverged", "state_steps", "residual", "message")
+
+    @classmethod
+    def deferred(cls, judge, **now) -> "Descent":
+        """A Descent whose :data:`_DEFERRED` attributes ``judge()`` (a dict of them) computes on first read."""
+        obj = cls.__new__(cls)
+        obj.__dict__.update(times=None, info={}, **now, _judge=judge)
+        return obj
+
+    def __getattr__(self, name: str):
+        # reached only for an attribute not set: a deferred one of a lean run's result
+        judge = self.__dict__.get("_judge")
+        if judge is None or name not in Descent._DEFERRED:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__.update(judge())
+        del self.__dict__["_judge"]
+        return self.__dict__[name]
+
+    def __getstate__(self) -> dict:
+        if "_judge" in self.__dict__:     # a pickle or copy holds the judged values, not the closure
+            self.residual
+        return self.__dict__
+
     @property
     def energy(self) -> torch.Tensor | None:
         """Final energy of every state, ``[...]`` (``None`` with ``record=False``)."""

@@ -1,4 +1,5 @@
 """descend(): monotone energies for every method, batching, convergence, differentiability."""
+import copy
 import pathlib
 
 import pytest
@@ -187,3 +188,38 @@ def test_per_state_finiteness_flags_nan_and_both_infinities_only():
     assert _finite(t, 1).tolist() == [[True] * 3, [False, True, True], [True, True, False],
                                       [True, False, True], [True] * 3]
     assert _finite(t, 2).tolist() == [True, False, False, False, True]
+
+
+def test_lean_update_result_is_judged_when_read_and_refuses_changed_states():
+    """A lean update run (tol=0, nothing recorded) computes its residual and flags on first read:
+    the same values a judged run reports; a NaN state is flagged diverged; states changed in place
+    before the read are refused, never judged on other numbers."""
+    g = torch.Generator().manual_seed(3)
+    E = hk.HopfieldEnergy(torch.randn(6, 5, generator=g, dtype=torch.float64))
+    xi = torch.randn(4, 5, generator=g, dtype=torch.float64)
+    lean = hk.descend(E, xi, 2.0, method="update", steps=3, tol=0, record=False)
+    full = hk.descend(E, xi, 2.0, method="update", steps=3, tol=0, record=True)
+    assert "_judge" in lean.__dict__                     # nothing judged yet
+    assert torch.allclose(lean.residual, full.residual, atol=1e-14)
+    assert lean.state_steps.tolist() == [3] * 4 and not lean.converged.any() and not lean.diverged.any()
+    assert lean.message == "reached steps=3"
+    bad = hk.descend(_NanAfterOne(), xi, 1.0, method="update", steps=1, tol=0, record=False)
+    assert bad.diverged.tolist() == [True, False, False, False] and "1 of 4 states diverged" in bad.message
+    changed = hk.descend(E, xi, 2.0, method="update", steps=1, tol=0, record=False)
+    changed.xi.mul_(2)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        changed.residual
+    kept = copy.deepcopy(hk.descend(E, xi, 2.0, method="update", steps=3, tol=0, record=False))
+    assert torch.equal(kept.residual, lean.residual)     # a copy holds the judged values
+
+
+class _NanAfterOne:
+    """An energy whose update sends state 0 to NaN (its value is never needed by the lean path)."""
+
+    def __call__(self, xi, beta):
+        return (xi ** 2).sum(-1)
+
+    def update(self, xi, beta):
+        out = xi * 0.5
+        out[0] = float("nan")
+        return out
