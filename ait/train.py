@@ -21,6 +21,9 @@ schedule, data order and random state are restored, and metrics rows written aft
 settings, except ``--max-steps``, ``--eval-every``, ``--device``, ``--data-dir`` and ``--stop-at``,
 which are applied and logged. ``--eval-only`` evaluates a run's checkpoint and writes nothing.
 
+A run whose training loss stops being finite stops at the next evaluation with one line naming the
+steps, before anything of those steps is evaluated or saved (its last checkpoint stays as it was).
+
 Unset fields (None) come from the recipe (:func:`recipe`): tiny models get CPU defaults (Triangle on a
 32-px canvas, 1500 steps at lr 3e-3; other sets 300 steps at lr 1e-3, batch 64); other sizes the
 paper's (AdamW lr 1e-4, weight decay 0.01, 5 warm-up epochs from 1e-5, cosine to 1e-6, batch 512,
@@ -379,6 +382,7 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
     first_losses = []   # the fingerprint of the code's numbers (fingerprint.json; ait.stale checks it)
     per_epoch = math.ceil(n_train / c.batch_size)
     drop_last = c.preset == "paper"
+    finite, checked = torch.ones((), dtype=torch.bool, device=dev), step   # the loss since the last check
     while step < end:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, c)
@@ -396,6 +400,7 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=c.bf16):
             logits, aux = run_model(xb, qb)
             loss = F.cross_entropy(logits.float(), yb) + aux.float()
+        finite &= torch.isfinite(loss.detach())   # no host sync: read at the next check
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if c.grad_clip > 0:
@@ -411,6 +416,9 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr_at(step, c):.1e}")
+        if step % c.eval_every == 0 or step == c.max_steps or step == end:
+            check_finite_loss(finite, checked, step, world)
+            checked = step
         if step % c.eval_every == 0 or step == c.max_steps:
             train_loss = loss.detach()
             if world > 1:  # log the global batch's loss, not rank 0's share
@@ -454,6 +462,20 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
     if rank == 0 and step == c.max_steps:
         summary(out, log, time.time() - t_start)
     return last
+
+
+def check_finite_loss(finite: torch.Tensor, since: int, step: int, world: int) -> None:
+    """Stop a diverged run before it evaluates or saves: the training loss was not finite at some
+    step in (since, step] (on any rank). Nothing from those steps is written; last.pt holds step ``since``."""
+    if world > 1:
+        import torch.distributed as dist
+        flag = finite.to(torch.int32)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        finite = flag.bool()
+    if not bool(finite):
+        saved = f"the run's last checkpoint is at step {since}" if since else "no checkpoint was written"
+        raise RunError(f"training diverged: the loss was not finite at a step in {since + 1}..{step}; nothing "
+                       f"of those steps was saved ({saved}); try a lower --lr or --grad-clip 1")
 
 
 def summary(out: pathlib.Path, log: Log, elapsed: float) -> dict:

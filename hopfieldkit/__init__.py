@@ -41,6 +41,8 @@ Utilities
     hopfieldkit.runs, .settings         run folders (refuse / resume / atomic, weights-only checkpoints,
                                         metrics, log) and typed settings that generate CLI flags
     clear_caches()                      drop the packed copies and buffers kept between calls
+    unchecked()                         a block without value (NaN/inf) checks and their host syncs:
+                                        for hot loops inside models whose own loss is checked
     retain_freed_memory()               opt-in (process-wide, glibc): keep freed CPU buffers for
                                         reuse; the library itself changes nothing process-wide
     ``HOPFIELDKIT_ONEDNN=0`` in the environment turns off the oneDNN fast paths.
@@ -66,6 +68,7 @@ from .lagrangian import (
 )
 from .descend import Descent, StepSizeWarning, descend
 from ._fast import clear_caches, retain_freed_memory
+from ._checks import unchecked
 from .et import EnergyTransformerEnergy, MaskedETEnergy, et_block
 from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
 from . import theory
@@ -82,7 +85,7 @@ __all__ = [
     "Lagrangian", "IdentityLagrangian", "LogSumExpLagrangian", "LayerNormLagrangian",
     "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "Neurons", "Synapse",
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
-    "Descent", "StepSizeWarning", "descend", "clear_caches", "retain_freed_memory", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
+    "Descent", "StepSizeWarning", "descend", "clear_caches", "retain_freed_memory", "unchecked", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "patchify", "unpatchify", "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
     "theory", "bayes", "save_atomic", "sincos_2d",
 ]

@@ -308,3 +308,14 @@ def test_stale_check_repeats_the_first_steps_and_names_changed_numbers(tmp_path,
     assert stale.main([str(tmp_path / "runs")]) == 1
     assert "0 current" in capsys.readouterr().out
     assert stale.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_a_diverged_run_stops_with_one_line_and_saves_nothing_of_it(tmp_path, capsys):
+    """lr 1e30 sends the loss to NaN in the first steps: one line naming the steps, exit 2, no
+    checkpoint or metrics row from those steps (the workspace skips value checks inside the step)."""
+    out = tmp_path / "r"
+    assert run([*SMALL, "--max-steps", "12", "--eval-every", "5", "--lr", "1e30", "--warmup-steps", "0",
+                "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "training diverged" in err and "1..5" in err and "Traceback" not in err
+    assert not (out / "last.pt").exists() and not (out / "metrics.jsonl").exists()

@@ -125,10 +125,12 @@ def make_config(size: str = "tiny", preset: str = "ait", **overrides) -> AiTConf
 def cv_squared(v: torch.Tensor) -> torch.Tensor:
     """CV²(v) = Var(v) / (mean(v)² + 1e-10) along the last axis, unbiased variance (as the released
     code); 0 for fewer than two entries."""
-    if v.shape[-1] < 2:
+    n = v.shape[-1]
+    if n < 2:
         return v.new_zeros(v.shape[:-1])
-    var, mean = torch.var_mean(v, dim=-1)
-    return var / (mean ** 2 + 1e-10)
+    mean = v.sum(-1, keepdim=True) / n          # two passes by hand: torch.var_mean is slower on these rows
+    d = v - mean
+    return (d * d).sum(-1) / (n - 1) / (mean.squeeze(-1) ** 2 + 1e-10)
 
 
 def dense_gates(w: torch.Tensor, index: torch.Tensor | None, pool: int) -> torch.Tensor:
@@ -233,7 +235,7 @@ class GlobalWorkspace(nn.Module):
         k = min(self.cfg.bottleneck, Z.shape[0])
         c = self._queries(gamma)                                                 # [H, M, D]
         with torch.no_grad():
-            index = (c.detach().reshape(-1, Z.shape[1]) @ Z.detach().T).topk(k, dim=-1).indices
+            index = (c.detach().reshape(-1, Z.shape[1]) @ Z.detach().T).topk(k, dim=-1, sorted=False).indices
         index = index.view(*c.shape[:2], k)                                      # [H, M, k]
         rows = Z.index_select(0, index.flatten()).view(*index.shape, -1)         # [H, M, k, D]
         s = (rows @ c.unsqueeze(-1)).squeeze(-1)                                 # [H, M, k]
@@ -293,18 +295,21 @@ class GlobalWorkspace(nn.Module):
                 self.memory.copy_(gamma.detach())
         else:
             gamma, aux = self.memory.detach(), z.new_zeros(())
-        self.read.set_priors(gamma)
-        run = None
-        if ko == "no_hopfield":
-            z_hat = torch.zeros_like(z)
-        elif ko == "memory_mean":
-            z_hat = self.read.patterns.mean(0).expand_as(z)
-        elif cfg.hopfield:
-            run = self.hopfield_read(z, record=trace is not None)
-            z_hat = run.xi
-        else:
-            Y = self.read.patterns.unsqueeze(0).expand(B, -1, -1)
-            z_hat = self.cross(z, Y)
+        # the model's own activations: no value scans (and host syncs) inside the step; a non-finite
+        # value shows in the loss, which ait.train checks
+        with hk.unchecked():
+            self.read.set_priors(gamma)
+            run = None
+            if ko == "no_hopfield":
+                z_hat = torch.zeros_like(z)
+            elif ko == "memory_mean":
+                z_hat = self.read.patterns.mean(0).expand_as(z)
+            elif cfg.hopfield:
+                run = self.hopfield_read(z, record=trace is not None)
+                z_hat = run.xi
+            else:
+                Y = self.read.patterns.unsqueeze(0).expand(B, -1, -1)
+                z_hat = self.cross(z, Y)
         if trace is not None:
             trace.append(WorkspaceTrace(z.detach(), gamma.detach(), G, run,
                                         z_hat.detach()))
