@@ -4,8 +4,9 @@
     python benchmarks/train_throughput.py --size small    # on a GPU: AiT-Small vs ViT-Small (bf16 with --bf16)
     python benchmarks/train_throughput.py --size small --bf16 --compile --batch 256   # the MFU goal
 
-Part 1: images/s of a full training step (forward, backward, AdamW) and peak memory (CUDA only),
-AiT against ViT with the same backbone, measured alternately in one process; ratio = ViT time / AiT time.
+Part 1: images/s of a full training step (forward, backward, ait.train's AdamW) and peak memory (CUDA only),
+AiT against ViT with the same backbone, measured alternately in one process; ratio = ViT time / AiT time
+within each repeat, its median over the repeats (a slow phase of a noisy machine cancels in the pair).
 MFU = the step's FLOPs (counted once with torch.utils.flop_counter: matmuls, convolutions and
 attention, forward and backward) / its time / the device's peak: the dense bf16 (or TF32 / float32)
 tensor-core figure of the data sheet for known GPUs (``--peak-tflops`` overrides), and beside it the
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 
 from ait.data import InputSpec
 from ait.models import AiT, ViT, make_config, num_tokens
+from ait.train import make_optimizer
 from _timing import allocator_flag, apply_allocator   # benchmarks/_timing.py (this folder is on sys.path)
 
 
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     x = torch.randn(a.batch, 3, a.image_size, a.image_size, device=dev)
     y = torch.randint(0, 10, (a.batch,), device=dev)
     models = {"AiT": AiT(cfg, inputs).to(dev), "ViT": ViT(cfg, inputs).to(dev)}
-    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
+    opts = {k: make_optimizer(m, lr=1e-4, weight_decay=0.01) for k, m in models.items()}   # as ait.train
     run_models = {k: torch.compile(m) if a.compile else m for k, m in models.items()}
 
     def step(name, m=None):
@@ -167,8 +169,13 @@ def main(argv: list[str] | None = None) -> None:
         n = sum(p.numel() for p in m.parameters())
         flops = step_flops(lambda: step(name, models[name]))   # eager: the counter sees every op
         mfu = f"{100 * flops / t / spec:>9.1f}%" if spec else f"{'n/a':>10}"
-        print(f"{name:>6} {n:>12,} {a.batch / t:>10.1f} {1e3 * t:>9.2f} {base / t:>8.3f} "
+        ratio = statistics.median(v / m for v, m in zip(times["ViT"], times[name]))
+        print(f"{name:>6} {n:>12,} {a.batch / t:>10.1f} {1e3 * t:>9.2f} {ratio:>8.3f} "
               f"{peak.get(name, float('nan')):>9.1f} {flops / 1e9:>11.2f} {mfu} {100 * flops / t / measured:>6.1f}%")
+    pairs = sorted(v / m for v, m in zip(times["ViT"], times["AiT"]))
+    q = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else pairs * 3
+    print(f"ViT/AiT: the median over {len(pairs)} repeats of the two steps' time ratio within a repeat "
+          f"(quartiles {q[0]:.3f}, {q[2]:.3f}); images/s and ms/step are medians")
     components(models["AiT"], x, a.repeats, sync, base)
     if not a.pools:
         return
