@@ -73,6 +73,9 @@ class TrainConfig:
                                    "images); None: the set's default, at most a tenth", ge=1)
     test_size: int | None = setting(None, "limit the test samples (None: all)", ge=1)
     clevr_quirks: bool = setting(False, "Sort-of-CLEVR with the reference generator's flaws")
+    clevr_family: str = setting("all", "Sort-of-CLEVR questions trained and evaluated: all three families "
+                                "mixed, or one of them (the released code trains and tests relational only)",
+                                choices=("all", *FAMILY_NAMES))
     fresh_data: bool = setting(True, "Triangle: a fresh, seeded batch every step (the original's infinite mode)")
     image_size: int | None = setting(None, "Triangle canvas (None: 32 for tiny models, 64 otherwise)", ge=16)
     out: str = setting("runs/ait", "run folder")
@@ -101,6 +104,8 @@ class TrainConfig:
 
     def __post_init__(self):
         check(self)
+        if self.clevr_family != "all" and self.data != "sort-of-clevr":
+            raise SettingError(f"clevr_family: {self.clevr_family!r} applies to --data sort-of-clevr only, not {self.data}")
         if self.preset == "paper" and not self.model.startswith(("ait-", "vit-")):
             raise SettingError(f"preset: 'paper' applies to AiT and ViT only, not to {self.model}")
         cls = config_class(self.model)
@@ -238,8 +243,11 @@ def check_device(name: str) -> torch.device:
 def load_split(c: TrainConfig, split: str) -> D.Split:
     """One split of a run's data (``train``, ``val`` or ``test``), exactly as training sees it."""
     size = c.test_size if split == "test" else c.train_size
-    return D.load(c.data, split, data_dir=c.data_dir, size=size, seed=c.seed, clevr_quirks=c.clevr_quirks,
-                  image_size=c.image_size, val_size=c.val_size)
+    out = D.load(c.data, split, data_dir=c.data_dir, size=size, seed=c.seed, clevr_quirks=c.clevr_quirks,
+                 image_size=c.image_size, val_size=c.val_size)
+    if c.clevr_family != "all":  # the questions of one family (their images are kept as they are)
+        out = out.take(torch.nonzero(out.family == FAMILY_NAMES.index(c.clevr_family)).squeeze(1))
+    return out
 
 
 def load_data(c: TrainConfig):

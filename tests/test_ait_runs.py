@@ -319,3 +319,17 @@ def test_a_diverged_run_stops_with_one_line_and_saves_nothing_of_it(tmp_path, ca
     err = capsys.readouterr().err
     assert "training diverged" in err and "1..5" in err and "Traceback" not in err
     assert not (out / "last.pt").exists() and not (out / "metrics.jsonl").exists()
+
+
+def test_one_sort_of_clevr_family_is_trained_and_evaluated_alone(tmp_path):
+    """--clevr-family relational (the released code's setting): every split holds relational questions
+    only, about the same images; another data set refuses the option before writing anything."""
+    c = T.TrainConfig(data="sort-of-clevr", train_size=300, test_size=150, clevr_family="relational")
+    for split in ("train", "val", "test"):
+        s, full = T.load_split(c, split), T.load_split(T.TrainConfig(data="sort-of-clevr", train_size=300, test_size=150), split)
+        assert (s.family == 1).all() and len(s) == int((full.family == 1).sum()) > 0
+        assert torch.equal(s.images, full.images)
+    with pytest.raises(Exception, match="clevr_family"):
+        T.TrainConfig(data="mnist5k", clevr_family="relational")
+    assert run(["--data", "mnist5k", "--clevr-family", "relational", "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
