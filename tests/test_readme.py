@@ -65,3 +65,25 @@ def test_the_repo_cites_no_file_outside_it():
         for m in re.finditer(r"SPEC_[A-Z]+\.md|SPEC_(HOPFIELD|AIT|DATA|ET|NN|BAYES|CLASSICAL)\b|\.\./shared", text):
             offenders.append(f"{path.relative_to(root)}: {m.group(0)}")
     assert not offenders, offenders
+
+
+def test_readme_gpu_commands_start_on_the_cpu(tmp_path, fake_cifar):
+    """Each poster-scale ``ait.train`` command of the README runs one step of batch 2 on the CPU
+    (the real model sizes; CIFAR from a fake folder in the real layout)."""
+    import shlex
+
+    from ait import train as T
+
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    block = text.split("<!-- gpu-runs:begin -->")[1].split("<!-- gpu-runs:end -->")[0]
+    lines = [ln.split("#")[0] for ln in block.splitlines() if "-m ait.train" in ln]
+    assert len(lines) >= 6
+    fake_cifar(tmp_path), fake_cifar(tmp_path, hundred=True)
+    small = ["--max-steps", "1", "--eval-every", "1", "--batch-size", "2", "--eval-batch-size", "2",
+             "--train-size", "60", "--test-size", "4", "--val-size", "2", "--warmup-steps", "0"]
+    for i, line in enumerate(lines):
+        argv = shlex.split(line)[3:]                       # after ".venv/bin/python -m ait.train"
+        argv = ["cpu" if a == "cuda" else str(tmp_path) if a == "~/data" else a for a in argv]
+        argv[argv.index("--out") + 1] = str(tmp_path / f"run{i}")
+        T.main([*argv, *small])
+        assert (tmp_path / f"run{i}" / "last.pt").exists(), line
