@@ -71,7 +71,7 @@ def test_set_transformer_ignores_the_order_of_the_patches():
     shuffled = blocks[:, :, perm].reshape(2, 1, 4, 4, 4, 4).permute(0, 1, 2, 4, 3, 5).reshape(2, 1, 16, 16)
     assert not torch.equal(shuffled, x)
     assert torch.allclose(model(x)[0], model(shuffled)[0], atol=1e-5)
-    pos = build("set-transformer-tiny", GRAY16, pos_embedding=True)
+    pos = build("set-transformer-tiny", GRAY16, pos_embedding="learned")
     with torch.no_grad():
         pos.embed.pos.normal_()
     assert not torch.allclose(pos.eval()(x)[0], pos(shuffled)[0], atol=1e-5)
@@ -129,3 +129,33 @@ def test_no_dead_parameters(name):
     model = build(name, InputSpec(32, 3, 10, question_dim=18))
     model(torch.randn(2, 3, 32, 32), torch.randn(2, 18))[0].sum().backward()
     assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+
+@pytest.mark.parametrize("name", ["coordination-tiny", "perceiver-tiny"])
+def test_position_code_and_flat_head_are_what_make_a_model_see_where_patches_are(name):
+    """Without a position code and with the mean head, shuffling the patches of an image leaves the
+    logits unchanged (the model sees a set); the sincos code or the flat head (Coordination: over its
+    tokens) make them change. The flat head reads N·D (Perceiver: latents·dim) entries."""
+    import hopfieldkit as hk
+
+    torch.manual_seed(0)
+    img = torch.rand(2, 1, 16, 16)
+    p = 4
+    perm = torch.randperm(16, generator=torch.Generator().manual_seed(1))
+    shuffled = hk.unpatchify(hk.patchify(img, p)[:, perm], p, 1, 16, 16)
+
+    def moved(**kw):
+        torch.manual_seed(0)
+        m = build(name, GRAY16, patch=p, **kw).eval()
+        with torch.no_grad():
+            return (m(img)[0] - m(shuffled)[0]).abs().max().item()
+
+    assert moved(pos_embedding="none", head="mean") < 1e-5
+    assert moved(pos_embedding="sincos", head="mean") > 1e-3
+    if name == "coordination-tiny":
+        assert moved(pos_embedding="none", head="flat") > 1e-3
+    m = build(name, GRAY16, patch=p, head="flat")
+    width = (16 if name == "coordination-tiny" else m.cfg.latents) * 64
+    assert m.head[0].normalized_shape == (width,)
+    with pytest.raises(ValueError, match="head"):
+        build(name, GRAY16, head="cls")

@@ -11,8 +11,9 @@ One layer (parameters shared across the ``depth`` applications unless ``shared=F
     x ← x + FFN(LN(x))
 
 The memory m (``slots × dim``) starts every forward pass from a learned initial state and is carried
-from layer to layer, per sample. Head: LN of the mean token, then Linear. Tokens get a learned
-position embedding; the Sort-of-CLEVR question is one extra token.
+from layer to layer, per sample. Head: LN of the mean token, then Linear (``head="flat"``: AiT's
+LN over all tokens). Tokens get a learned position embedding (``pos_embedding``: none / learned /
+sincos); the Sort-of-CLEVR question is one extra token.
 
 Variants by name (:data:`VARIANTS`): ``coordination`` (TR+HSW, 4 shared layers), ``-ssw`` (soft write),
 ``-tr`` (shared layers, no workspace), ``-hc`` (separate parameters per layer, no workspace),
@@ -29,10 +30,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from hopfieldkit.settings import check
+from hopfieldkit.settings import check, setting
 
 from ..data.common import InputSpec
-from .layers import FeedForward, Tokens, SelfAttention
+from .layers import HEADS, POS_EMBEDDINGS, FeedForward, SelfAttention, Tokens, head, num_tokens, pooled
 
 
 @dataclass
@@ -48,6 +49,8 @@ class CoordinationConfig:
     shared: bool = True            # one set of layer parameters applied ``depth`` times
     sparse_attention: bool = False  # STR: strided sparse self-attention
     memory_mlp_dim: int = 2048
+    pos_embedding: str = setting("learned", "position code of the tokens: none, learned or sincos", choices=POS_EMBEDDINGS)
+    head: str = setting("mean", "mean (LN of the mean token) or flat (LN over all tokens, as AiT)", choices=HEADS)
 
     def __post_init__(self):
         check(self)  # every field parsed to its type (a bad value names its field)
@@ -143,16 +146,16 @@ class Coordination(nn.Module):
         if c.workspace == "hard" and c.topk < 1:
             raise ValueError(f"topk must be ≥ 1, got {c.topk}")
         self.inputs, self.cfg = inputs, c
-        self.embed = Tokens(inputs, c.dim, c.patch, "learned")
+        self.embed = Tokens(inputs, c.dim, c.patch, c.pos_embedding)
         n_layers = 1 if c.shared else c.depth
         self.layers = nn.ModuleList([CoordinationLayer(c) for _ in range(n_layers)])
         self.memory_init = nn.Parameter(torch.randn(c.slots, c.dim) * 0.02) if c.workspace != "none" else None
-        self.head = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, inputs.num_classes))
+        self.head = head(c.head, num_tokens(inputs, c.patch), c.dim, inputs.num_classes)
 
     def forward(self, img: torch.Tensor, question: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.embed(img, question)
         m = None if self.memory_init is None else self.memory_init.expand(x.shape[0], -1, -1)
         for d in range(self.cfg.depth):
             x, m = self.layers[0 if self.cfg.shared else d](x, m)
-        out = self.head(x.mean(1))
+        out = self.head(pooled(self.cfg.head, x))
         return out, out.new_zeros(())

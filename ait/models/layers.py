@@ -11,6 +11,22 @@ import hopfieldkit as hk
 from ..data.common import InputSpec
 
 POS_EMBEDDINGS = ("none", "learned", "sincos")
+HEADS = ("mean", "flat")
+
+
+def head(kind: str, tokens: int, dim: int, classes: int) -> nn.Sequential:
+    """The classifier of a token model: ``mean`` is LN_D then Linear on the mean token; ``flat`` is
+    LN over the N·D entries of all tokens then Linear (AiT's head: it sees which token is where).
+    Apply it to :func:`pooled` tokens."""
+    if kind not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {kind!r}")
+    width = dim if kind == "mean" else tokens * dim
+    return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, classes))
+
+
+def pooled(kind: str, x: torch.Tensor) -> torch.Tensor:
+    """Tokens ``[B, N, D]`` as the head of that kind reads them: the mean token, or all flattened."""
+    return x.mean(1) if kind == "mean" else x.flatten(1)
 
 
 def num_tokens(inputs: InputSpec, patch: int) -> int:

@@ -6,9 +6,11 @@
 
 as in the authors' reference layout (the query projection is the attention's residual; no output
 projection). Encoder ``depth`` ISABs, decoder PMA → SAB → Linear. A set model: the patches enter
-without a position embedding (``pos_embedding=True`` adds one), which is why it is near chance on
+without a position code (``pos_embedding="learned"`` or ``"sincos"`` adds one), which is why it is near chance on
 Triangle in the AiT poster (60.31 %). ``set-transformer`` is sized to the poster's 2.2M on CIFAR-10
-(tested within 5 %); the question of Sort-of-CLEVR is one more set element.
+(tested within 5 %); the question of Sort-of-CLEVR is one more set element. Its head
+reads the PMA's pooled seed: a flattened, position-aware head like AiT's would replace the decoder
+that makes it a set model, so it has none.
 """
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from hopfieldkit.settings import check
+from hopfieldkit.settings import check, setting
 
 from ..data.common import InputSpec
-from .layers import Tokens
+from .layers import POS_EMBEDDINGS, Tokens
 
 
 @dataclass
@@ -31,9 +33,12 @@ class SetTransformerConfig:
     depth: int = 3
     heads: int = 4
     inducing: int = 32
-    pos_embedding: bool = False
+    pos_embedding: str = setting("none", "position code of the set elements: none (a set model), learned or "
+                                 "sincos", choices=POS_EMBEDDINGS)
 
     def __post_init__(self):
+        if isinstance(self.pos_embedding, bool):   # configs written when this was a flag
+            self.pos_embedding = "learned" if self.pos_embedding else "none"
         check(self)  # every field parsed to its type (a bad value names its field)
 
 
@@ -80,7 +85,7 @@ class SetTransformer(nn.Module):
         if c.dim % c.heads:
             raise ValueError(f"dim {c.dim} is not divisible by heads {c.heads}")
         self.inputs, self.cfg = inputs, c
-        self.embed = Tokens(inputs, c.dim, c.patch, "learned" if c.pos_embedding else "none")
+        self.embed = Tokens(inputs, c.dim, c.patch, c.pos_embedding)
         self.encoder = nn.ModuleList([ISAB(c.dim, c.heads, c.inducing) for _ in range(c.depth)])
         self.seed = nn.Parameter(torch.randn(1, 1, c.dim) * c.dim ** -0.5)
         self.pma, self.sab = MAB(c.dim, c.heads), MAB(c.dim, c.heads)
