@@ -97,6 +97,13 @@ def test_poster_table_scripts_run_end_to_end_and_refuse_missing_runs(tmp_path):
     row = next(l for l in md.splitlines() if l.startswith("| read alone + cosine read + centred write |"))
     assert "(n=2)" in row and (" yes (" in row or " no (" in row)
     assert (tmp_path / "runs" / "small" / "ait-tiny__triangle__mem-read-alone-cosine" / "diagnostics.json").is_file()
+    _load("fair_comparison").main(small + ["--data", "triangle", "--models", "ait-tiny,set-transformer-tiny"])
+    md = (out / "fair_comparison_triangle.md").read_text()
+    ait = next(l for l in md.splitlines() if l.startswith("| ait-tiny |"))
+    st = next(l for l in md.splitlines() if l.startswith("| set-transformer-tiny |"))
+    assert "(+0 %)" in ait and ait.count("**") == 2 and "memory_random" in ait and "(n=2)" in ait
+    assert "seed noise" in st and "PMA decoder" in st
+    assert (tmp_path / "runs" / "small" / "set-transformer-tiny__triangle__fair-lr0.001" / "command.txt").exists()
     png = _load("beta_reconstruction").main(small + ["--no-run"])
     md = (out / "beta_reconstruction_small.md").read_text()
     assert png.exists() and "| 0.05 | one step |" in md
@@ -166,3 +173,21 @@ def test_committed_runs_still_come_from_this_code():
     assert runs, "no committed run has a fingerprint"
     bad = [f"{v.run.name}: {v.status} {v.detail}" for v in map(stale.check, runs) if v.status != "current"]
     assert not bad, "retrain these runs (paper_figures/*.py --out paper_figures/results): " + "; ".join(bad)
+
+
+def test_fair_comparison_matches_parameters_and_shares_the_other_tables_runs():
+    """Every row of the fair comparison is within ±15 % of AiT-tiny's parameters on every data set,
+    has the sincos code, and at the recipe's lr AiT / ViT are the main comparison's own runs."""
+    from ait import data as D
+    from ait.models import build, count_parameters
+
+    fc, mc = _load("fair_comparison"), _load("main_comparison")
+    for data in fc.LRS:
+        spec = D.SPECS[data]
+        counts = {m: count_parameters(build(m, spec.inputs, patch=spec.patch, **dict(f))) for m, (_, f) in fc.MODELS.items()}
+        for m, n in counts.items():
+            assert abs(n - counts["ait-tiny"]) <= fc.PARAM_TOLERANCE * counts["ait-tiny"], (data, m, n)
+            assert build(m, spec.inputs, patch=spec.patch, **dict(fc.MODELS[m][1])).embed.pos is not None
+    assert fc.run("ait-tiny", "triangle", 3e-3) in mc.configs(["ait-tiny"])
+    assert fc.run("vit-tiny", "triangle", 3e-3) in mc.configs(["vit-tiny"])
+    assert fc.run("coordination-tiny", "triangle", 1e-2).name == "coordination-tiny__triangle__fair-lr0.01"
