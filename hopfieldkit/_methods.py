@@ -277,24 +277,26 @@ class Log:
 # ----------------------------------------------------------------------------------------------
 def _run_fixed_map(step_fn, energy, xi, beta, e0, *, method, steps, tol, record, keep_traj,
                    check_every, progress, event_dims) -> "Descent":
-    log = Log(xi, e0, record, keep_traj, event_dims, tol, steps, progress, check_every)
     stop = f"reached steps={steps}"
-    if tol == 0 and not record and not keep_traj and log.bar is None:
+    if tol == 0 and not record and not keep_traj and not progress:
         # lean path (no convergence test, nothing recorded): the bare map; divergence is judged at
         # the end only, and a diverged state is left as computed
         x = xi
         for _ in range(steps - 1):
             x = step_fn(x, False)[0]
         if steps and method == "update":
-            # the update's residual is ‖x − x_prev‖ of the final x itself: judged when first read
+            # the update's residual is ‖x − x_prev‖ of the final x itself: judged when first read,
+            # so no Log is built for it
             x_prev, x = x, step_fn(x, False)[0]
             return lazy_update_result(x, x_prev, steps, stop, event_dims)
+        log = Log(xi, e0, record, keep_traj, event_dims, tol, steps, progress, check_every)
         if steps:
             x, residual = step_fn(x, True)      # gd's residual ‖d‖ at x_prev comes with its step
             log.residual = residual
             log.diverged = ~torch.isfinite(residual)
             log.state_steps += steps
         return log.result(x, method, steps, stop)
+    log = Log(xi, e0, record, keep_traj, event_dims, tol, steps, progress, check_every)
     x, e, taken = xi, e0, 0
     for t in range(1, steps + 1):
         x_new, residual = step_fn(x, True)
