@@ -68,9 +68,7 @@ def run(model: str, data: str, lr: float, seed: int = 0) -> R.Run:
     recipe = lr == RECIPE_LR[data]
     tag = "-".join(t for t in (base, "" if recipe else f"lr{lr:g}") if t)
     train = BUDGET.get(data, ())
-    if data == "sort-of-clevr":   # sort_of_clevr.py passes its lr explicitly
-        train = train + (("lr", lr),)
-    elif not recipe:
+    if data == "sort-of-clevr" or not recipe:   # sort_of_clevr.py passes its lr explicitly
         train = train + (("lr", lr),)
     return R.Run(model, data, fields, train=train, tag=tag, seed=seed)
 
@@ -130,7 +128,7 @@ def study(data: str, seeds: int, execute: bool, extra: list[str], models: list[s
         keys = ("acc", "acc_relational", "acc_nonrelational") if data == "sort-of-clevr" else ("acc",)
         acc = " / ".join(R.cell(res, k) for k in keys)
         vs = "—" if model == "ait-tiny" or base is None else R.versus(R.values(res), R.values(base[0]))
-        ko = "—"
+        ko, kd = "—", None
         if model == "ait-tiny":
             kd = knockouts(run_paths)
             ko = "; ".join(f"{k} {summarise(v)}" for k, v in kd.items() if v) or "no diagnostics"
@@ -138,10 +136,9 @@ def study(data: str, seeds: int, execute: bool, extra: list[str], models: list[s
         lines.append(f"| {model} | {MODELS[model][0]}{'; ' + size if size else ''} | {n:,} ({100 * off:+.1f} %) | "
                      f"{grid} | {acc} | {vs} | {ko} |")
         cells[model] = {"lr_grid": {f"{lr:g}": v for lr, v in score.items()}, "lr": best, "parameters": n,
-                        "parameters_vs_ait": off, **{k: R.json_cells(res, (k,))[k] for k in keys},
-                        "seeds": R.json_cells(res)["seeds"]}
-        if model == "ait-tiny":
-            cells[model]["knockouts"] = knockouts(run_paths)
+                        "parameters_vs_ait": off, **R.json_cells(res, keys)}
+        if kd is not None:
+            cells[model]["knockouts"] = kd
     return lines, cells, paths
 
 
