@@ -223,3 +223,18 @@ class _NanAfterOne:
         out = xi * 0.5
         out[0] = float("nan")
         return out
+
+
+def test_unchecked_skips_value_checks_only_inside_its_block():
+    """hk.unchecked(): a NaN state is refused by descend outside the block; inside it the value scan
+    is skipped and the run itself flags the state diverged (never converged)."""
+    E = hk.HopfieldEnergy(torch.randn(4, 3, generator=torch.Generator().manual_seed(0)))
+    xi = torch.ones(2, 3)
+    xi[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        hk.descend(E, xi, 1.0, method="update", steps=1, tol=0, record=False)
+    with hk.unchecked():
+        run = hk.descend(E, xi, 1.0, method="update", steps=1, tol=0, record=False)
+    assert run.diverged.tolist() == [True, False] and not run.converged.any()
+    with pytest.raises(ValueError, match="NaN"):                  # the block restored the checks
+        hk.descend(E, xi, 1.0, method="update", steps=1, tol=0, record=False)
