@@ -32,6 +32,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import poster_runs as R  # noqa: E402
+import sort_of_clevr  # noqa: E402
 from hopfieldkit.stats import summarise  # noqa: E402
 
 SINCOS = (("pos_embedding", "sincos"),)
@@ -139,6 +140,12 @@ def study(data: str, seeds: int, execute: bool, extra: list[str], models: list[s
                         "parameters_vs_ait": off, **R.json_cells(res, keys)}
         if kd is not None:
             cells[model]["knockouts"] = kd
+    if data == "sort-of-clevr" and base is not None:     # the seeds' data are AiT's seeds' data
+        res = sort_of_clevr.question_only(base[1])
+        keys = ("acc", "acc_relational", "acc_nonrelational")
+        lines.append("| chance: the best answer from the question alone | — | — | — | "
+                     f"{' / '.join(R.cell(res, k) for k in keys)} | — | — |")
+        cells["chance"] = R.json_cells(res, keys)
     return lines, cells, paths
 
 

@@ -139,8 +139,9 @@ def versus(a: list[float], b: list[float]) -> str:
 
 
 def json_cells(results: list[dict | None], keys=("acc",)) -> dict:
-    """A table cell for the JSON twin: per key, the per-seed values, their summary and the seeds run."""
-    out = {"seeds": [r["config"]["train"]["seed"] for r in results if r is not None]}
+    """A table cell for the JSON twin: per key, the per-seed values, their summary and the seeds run
+    (a result's seed is its run's, or its own ``seed`` entry for a row computed without a run)."""
+    out = {"seeds": [r["config"]["train"]["seed"] if "config" in r else r["seed"] for r in results if r is not None]}
     for key in keys:
         v = values(results, key)
         s = summarise(v) if v else None

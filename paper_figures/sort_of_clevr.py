@@ -20,25 +20,40 @@ MODELS = {"small": ["ait-tiny", "coordination-tiny", "set-transformer-tiny"],
 BUDGET = {"small": (("max_steps", 1500), ("eval_every", 250), ("lr", 0.003)), "full": ()}
 
 
-def chance_row(lines: list[str], paths: dict, configs: list, seeds: int) -> dict:
-    """Appends the row of the best answer from the question alone and returns its per-seed values:
-    per family, on each seed's own training and test data (the scenes depend on the seed), by
-    ``ait.data.clevr.question_only_accuracy``."""
-    from ait.data.clevr import question_only_accuracy
+def question_only(run_paths: list) -> list[dict]:
+    """The best answer from the question alone, one result per run folder given (one per seed: the
+    scenes depend on the seed), on that run's own training and test data, by
+    ``ait.data.clevr.question_only_accuracy``: ``acc_relational``, ``acc_nonrelational``,
+    ``acc_ternary``, ``acc_average`` (of the first two) and ``acc`` (over all test questions, the
+    families weighted by their counts), with the run's ``seed``."""
+    from ait.data.clevr import FAMILIES, question_only_accuracy
     from ait.train import load_split, saved_config
 
-    per_seed = {}
-    for run in configs[0].seeds(seeds):       # every configuration of a seed sees the same data
-        if paths.get(run) is not None:
-            tc = saved_config(paths[run])
-            per_seed[run.seed] = question_only_accuracy(load_split(tc, "train"), load_split(tc, "test"))
-    if not per_seed:
+    out = []
+    for path in run_paths:
+        if path is None:
+            continue
+        tc = saved_config(path)
+        test = load_split(tc, "test")
+        c = question_only_accuracy(load_split(tc, "train"), test)
+        n = {f: int((test.family == i).sum()) for i, f in enumerate(FAMILIES)}
+        out.append({"seed": tc.seed, "acc_relational": c["binary"], "acc_nonrelational": c["unary"],
+                    "acc_ternary": c["ternary"], "acc_average": (c["binary"] + c["unary"]) / 2,
+                    "acc": sum(c[f] * n[f] for f in FAMILIES if n[f]) / sum(n.values())})
+    return out
+
+
+def chance_row(lines: list[str], paths: dict, configs: list, seeds: int) -> dict:
+    """Appends the row of the best answer from the question alone and returns its per-seed values
+    (every configuration of a seed sees the same data, so the first configuration's runs serve)."""
+    res = question_only([paths.get(run) for run in configs[0].seeds(seeds)])
+    if not res:
         return {}
-    res = [{"acc_relational": c["binary"], "acc_nonrelational": c["unary"], "acc_ternary": c["ternary"],
-            "acc": (c["binary"] + c["unary"]) / 2} for c in per_seed.values()]
     lines.append(f"| chance: the best answer from the question alone | {R.cell(res, 'acc_relational')} | "
-                 f"{R.cell(res, 'acc_nonrelational')} | {R.cell(res)} | {R.cell(res, 'acc_ternary')} | — | — |")
-    return {"seeds": sorted(per_seed), "per_seed": per_seed}
+                 f"{R.cell(res, 'acc_nonrelational')} | {R.cell(res, 'acc_average')} | {R.cell(res, 'acc_ternary')} | — | — |")
+    return {"seeds": [r["seed"] for r in res],
+            "per_seed": {r["seed"]: {"binary": r["acc_relational"], "unary": r["acc_nonrelational"],
+                                     "ternary": r["acc_ternary"]} for r in res}}
 
 
 def main(argv: list[str] | None = None):

@@ -1,6 +1,7 @@
 """The figure scripts run end to end at their smallest setting and write what they promise."""
 import importlib.util
 import pathlib
+import torch
 
 ROOT = pathlib.Path(__file__).parents[1]
 
@@ -92,6 +93,18 @@ def test_poster_table_scripts_run_end_to_end_and_refuse_missing_runs(tmp_path):
     md = (out / "sort_of_clevr_small.md").read_text()
     assert png.exists() and "| ait-tiny |" in md
     assert "| chance: the best answer from the question alone | " in md and "(n=2)" in md.split("chance")[1]
+    from ait.data.clevr import question_only_accuracy
+    from ait.train import load_split, saved_config
+
+    run0 = tmp_path / "runs" / "small" / "ait-tiny__sort-of-clevr"
+    (q,) = _load("sort_of_clevr").question_only([run0, None])
+    tc = saved_config(run0)
+    test = load_split(tc, "test")
+    ref = question_only_accuracy(load_split(tc, "train"), test)
+    counts = torch.bincount(test.family, minlength=3).float()
+    assert q["seed"] == 0 and q["acc_relational"] == ref["binary"] and q["acc_nonrelational"] == ref["unary"]
+    overall = sum(ref[f] * counts[i] for i, f in enumerate(("unary", "binary", "ternary"))) / counts.sum()
+    assert abs(q["acc"] - float(overall)) < 1e-6 and q["acc_average"] == (ref["binary"] + ref["unary"]) / 2
     _load("memory_study").main(small + ["--configs", "paper,read-alone-cosine"])
     md = (out / "memory_study_small.md").read_text()
     row = next(l for l in md.splitlines() if l.startswith("| read alone + cosine read + centred write |"))
