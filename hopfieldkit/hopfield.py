@@ -2,7 +2,8 @@
 
 Row convention throughout: ``patterns`` is ``[N, d]`` (row i is x_i), states are ``[..., d]``.
 A memory per sample is ``[..., N, d]`` with an optional mask ``[..., N]`` (True = a real pattern;
-the others get zero weight, and N and M below count the real ones only).
+the others get zero weight, and N and M below count the real ones only). A memory ``[..., 1, N, d]``
+against states ``[..., S, d]`` is shared by the S states of each batch entry (the heads of a layer).
 
     E(ξ) = −lse(β, Xᵀξ) + ½ ξᵀξ + β⁻¹ log N + ½ M²,    lse(β, z) = β⁻¹ log Σ_i exp(β z_i),
     M = max_i ‖x_i‖                                                         ([R] Eq. 2)
@@ -18,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from . import _fast
+from . import _fast, _products
 from ._checks import beta_for, check_beta, check_beta_shape, checks_enabled, check_finite, check_last_dim, check_like, check_tensor
 from .energy import Beta, Energy
 
@@ -119,8 +120,7 @@ class HopfieldEnergy(Energy):
     def scores(self, xi: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """Similarities Xᵀξ, shape ``[..., N]`` (−inf at padded patterns); ``X``: the patterns,
         when the caller has them already (a derived memory is then computed once per call)."""
-        X = self.patterns if X is None else X
-        s = xi @ X.transpose(-1, -2) if X.dim() == 2 else (X @ xi.unsqueeze(-1)).squeeze(-1)
+        s = _products.scores(xi, self.patterns if X is None else X)
         return s if self.mask is None else s.masked_fill(~self.mask, float("-inf"))
 
     def forward(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
@@ -157,8 +157,7 @@ class HopfieldEnergy(Energy):
 
     def _read(self, p: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """Σ_i p_i x_i, ``[..., d]``."""
-        X = self.patterns if X is None else X
-        return p @ X if X.dim() == 2 else (p.unsqueeze(-2) @ X).squeeze(-2)
+        return _products.read(p, self.patterns if X is None else X)
 
     def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """CCCP step ξ ← X softmax(β Xᵀξ) ([R] Eq. 3); E never increases ([R] Thm A1)."""

@@ -113,3 +113,29 @@ def test_states_that_do_not_broadcast_against_the_memory_are_named(bags):
     X, mask, _ = bags
     with pytest.raises(ValueError, match=r"xi has batch shape \(3,\) but the memory has batch shape \(4,\)"):
         hk.HopfieldEnergy(X, mask)(torch.randn(3, 5, dtype=D64), 1.0)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_memory_shared_by_the_rows_of_a_batch_entry_equals_its_broadcast_copy(bags, stream, monkeypatch):
+    """Memory [B, H, 1, N, d] with states [B, H, S, d] (the heads of a layer) is one batched product;
+    it equals the same memory copied out to [B, H, S, N, d], with masks, gradients and streaming."""
+    from hopfieldkit._fast import stream as _stream
+
+    if stream:
+        monkeypatch.setattr(_stream, "STREAM_BYTES", 64)        # stream in blocks of patterns
+    X, mask, _ = bags                                          # [4, 7, 5], mask [4, 7]
+    g = torch.Generator().manual_seed(5)
+    X = X.reshape(2, 2, 1, 7, 5)
+    mask = mask.reshape(2, 2, 1, 7)
+    xi = torch.randn(2, 2, 3, 5, generator=g, dtype=D64)
+    shared = hk.HopfieldEnergy(X, mask)
+    copied = hk.HopfieldEnergy(X.expand(2, 2, 3, 7, 5).contiguous(), mask.expand(2, 2, 3, 7).contiguous())
+    with torch.no_grad():
+        assert torch.allclose(shared(xi, 0.7), copied(xi, 0.7), atol=1e-12)
+        assert torch.allclose(shared.update(xi, 0.7), copied.update(xi, 0.7), atol=1e-12)
+    assert torch.allclose(shared.jacobian(xi, 0.7), copied.jacobian(xi, 0.7), atol=1e-12)
+    Xg = X.clone().requires_grad_()
+    (hk.HopfieldEnergy(Xg, mask).update(xi, 0.7) ** 2).sum().backward()
+    Xc = X.clone().requires_grad_()
+    (hk.HopfieldEnergy(Xc.expand(2, 2, 3, 7, 5), mask.expand(2, 2, 3, 7)).update(xi, 0.7) ** 2).sum().backward()
+    assert torch.allclose(Xg.grad, Xc.grad, atol=1e-12)

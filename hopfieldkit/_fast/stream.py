@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from .._products import read, scores
+
 # Score matrices larger than this stream in blocks of about this many bytes.
 STREAM_BYTES = 64 << 20
 
@@ -31,19 +33,13 @@ def block_size(X: torch.Tensor, xi: torch.Tensor) -> int:
     return max(256, STREAM_BYTES // (4 * _rows(X, xi) * xi.element_size()))
 
 
-def _scores(q: torch.Tensor, Xc: torch.Tensor) -> torch.Tensor:
-    if Xc.dim() == 2:
-        return q @ Xc.transpose(0, 1)
-    return (Xc @ q.unsqueeze(-1)).squeeze(-1)
-
-
 def lse_and_step(q: torch.Tensor, X: torch.Tensor, mask: torch.Tensor | None, step: bool):
     """(log Σ_i exp(q·x_i) as ``[..., 1]``, and softmax(Xq)ᵀX ``[..., d]`` if ``step`` else None)."""
     n = block_size(X, q)
     m = z = acc = None
     for i in range(0, X.shape[-2], n):
         Xc = X[..., i:i + n, :]
-        s = _scores(q, Xc)
+        s = scores(q, Xc)
         if mask is not None:
             s = s.masked_fill(~mask[..., i:i + n], float("-inf"))
         mc = s.amax(-1, keepdim=True)
@@ -51,21 +47,16 @@ def lse_and_step(q: torch.Tensor, X: torch.Tensor, mask: torch.Tensor | None, st
             m = mc.clamp_min(torch.finfo(s.dtype).min)        # finite: an all-masked block adds 0
             e = torch.exp(s.sub_(m))
             z = e.sum(-1, keepdim=True)
-            acc = _weighted(e, Xc) if step else None
+            acc = read(e, Xc) if step else None
             continue
         new = torch.maximum(m, mc)
         scale = torch.exp(m - new)
         e = torch.exp(s.sub_(new))
         z = z.mul_(scale).add_(e.sum(-1, keepdim=True))
         if step:
-            acc = acc.mul_(scale).add_(_weighted(e, Xc))
+            acc = acc.mul_(scale).add_(read(e, Xc))
         m = new
         del s, e
     lse = m + torch.log(z)
     return lse, (acc.div_(z) if step else None)
 
-
-def _weighted(e: torch.Tensor, Xc: torch.Tensor) -> torch.Tensor:
-    if Xc.dim() == 2:
-        return e @ Xc
-    return (e.unsqueeze(-2) @ Xc).squeeze(-2)
