@@ -128,7 +128,7 @@ class HopfieldEnergy(Energy):
         mask = self.mask
         lse = _fast.lse(xi, X, b, mask, owner=self)
         if lse is None:
-            lse = torch.logsumexp(b * self.scores(xi, X), dim=-1, keepdim=True) / b
+            lse = torch.logsumexp(self._logits(xi, b, X), dim=-1, keepdim=True) / b
         N = X.shape[-2] if mask is None else mask.sum(-1, keepdim=True).to(xi.dtype)
         log_n = math.log(N) if mask is None else torch.log(N)
         const = log_n / b + 0.5 * self._max_sq_norm(X, mask).unsqueeze(-1)
@@ -153,7 +153,13 @@ class HopfieldEnergy(Energy):
 
     def _weights(self, xi: torch.Tensor, b: Beta, X: torch.Tensor | None = None) -> torch.Tensor:
         """softmax(β Xᵀξ) for a checked, broadcast-ready β."""
-        return torch.softmax(b * self.scores(xi, X), dim=-1)
+        return torch.softmax(self._logits(xi, b, X), dim=-1)
+
+    def _logits(self, xi: torch.Tensor, b: Beta, X: torch.Tensor | None = None) -> torch.Tensor:
+        """β Xᵀξ with −inf at padded patterns, masked after the product with β (a learned β would
+        otherwise get the gradient 0·(−inf) = NaN)."""
+        s = b * _products.scores(xi, self.patterns if X is None else X)
+        return s if self.mask is None else s.masked_fill(~self.mask, float("-inf"))
 
     def _read(self, p: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """Σ_i p_i x_i, ``[..., d]``."""
@@ -177,6 +183,15 @@ class HopfieldEnergy(Energy):
         second = (p.unsqueeze(-1) * X).transpose(-1, -2) @ X  # Σ_i p_i x_i x_iᵀ
         bb = b.unsqueeze(-1) if isinstance(b, torch.Tensor) else b
         return bb * (second - mean.unsqueeze(-1) * mean.unsqueeze(-2))
+
+    def jacobian_vector(self, xi: torch.Tensor, v: torch.Tensor, beta: Beta,
+                        weights: torch.Tensor | None = None) -> torch.Tensor:
+        """J(ξ) v = β (Σ_i p_i x_i x_iᵀv − m mᵀv), m = Σ_i p_i x_i, without forming J (``[..., d]``).
+        J is symmetric, so this is also vᵀJ. ``weights``: p = softmax(β Xᵀξ), when already at hand."""
+        X, b = self._check(xi, beta)
+        p = self._weights(xi, b, X) if weights is None else weights
+        xv = _products.scores(v, X)                       # x_iᵀv (unmasked: p is 0 at padding)
+        return b * _products.read(p * (xv - (p * xv).sum(-1, keepdim=True)), X)
 
     def hessian(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """∇²E(ξ) = I − J(ξ), ``[..., d, d]``."""

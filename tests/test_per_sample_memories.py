@@ -139,3 +139,16 @@ def test_a_memory_shared_by_the_rows_of_a_batch_entry_equals_its_broadcast_copy(
     Xc = X.clone().requires_grad_()
     (hk.HopfieldEnergy(Xc.expand(2, 2, 3, 7, 5), mask.expand(2, 2, 3, 7)).update(xi, 0.7) ** 2).sum().backward()
     assert torch.allclose(Xg.grad, Xc.grad, atol=1e-12)
+
+
+def test_jacobian_vector_and_a_learned_beta_with_padding(bags):
+    """J v equals the Jacobian matrix times v, padding included; a β that requires grad gets a
+    finite gradient through masked patterns (the mask is applied after the product with β)."""
+    X, mask, xi = bags
+    E = hk.HopfieldEnergy(X, mask)
+    v = torch.randn(xi.shape, generator=torch.Generator().manual_seed(7), dtype=D64)
+    J = E.jacobian(xi, 0.9)
+    assert torch.allclose(E.jacobian_vector(xi, v, 0.9), (J @ v.unsqueeze(-1)).squeeze(-1), atol=1e-12)
+    beta = torch.full((4,), 0.9, dtype=D64, requires_grad=True)
+    (E(xi, beta).sum() + E.update(xi, beta).sum()).backward()
+    assert torch.isfinite(beta.grad).all() and (beta.grad != 0).all()
