@@ -29,6 +29,11 @@ Attractors
     basins(energy, beta, inits)         fraction of starts ending at each attractor
     beta_sweep(patterns, betas, inits)  number and kind of fixed points against β
 
+Layers (``hopfieldkit.nn``)
+    Hopfield, HopfieldLayer, HopfieldPooling   trainable association, learned memory and set
+                                                pooling with energy traces, convergence and implicit
+                                                gradients
+
 Theory (``hopfieldkit.theory``), symbolic checks (``hopfieldkit.symbolic``) and attention as
 structural inference (``hopfieldkit.bayes``): see their docs.
 
@@ -76,6 +81,7 @@ from .checkpoint import save_atomic
 from .positions import sincos_2d
 from .patches import patchify, unpatchify
 from . import bayes
+from . import nn
 
 __version__ = "0.1.0"
 
@@ -87,5 +93,5 @@ __all__ = [
     "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
     "Descent", "StepSizeWarning", "descend", "clear_caches", "retain_freed_memory", "unchecked", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "patchify", "unpatchify", "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
-    "theory", "bayes", "save_atomic", "sincos_2d",
+    "theory", "bayes", "nn", "save_atomic", "sincos_2d",
 ]

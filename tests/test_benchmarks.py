@@ -41,3 +41,14 @@ def test_ode_tolerance_table_runs(bench_path, capsys):
 
     table = ode_tolerances.main(["--betas", "1", "--steps", "400", "--starts", "4"])
     assert table.count("\n") == 3 and "(default)" in table
+
+
+def test_nn_layers_benchmark_matches_attention_and_measures_implicit_memory(bench_path, capsys):
+    import nn_layers
+
+    res = nn_layers.main(["--batch", "2", "--tokens", "8", "--dim", "16", "--heads", "2", "--repeats", "2"])
+    assert res["err"] < 1e-5 and res["ratio"] > 0
+    mem = res["memory"]
+    assert mem[True, 10] == mem[True, 100] > 0                 # implicit: constant in the steps
+    assert mem[False, 100] > 8 * mem[False, 10] and mem[False, 10] > mem[True, 10]
+    assert "hand / Hopfield" in capsys.readouterr().out

@@ -10,6 +10,7 @@ applies (then the plain expression runs). Each fast path is tested equal to its 
 - :mod:`.few_patterns`: the update of a memory of a few patterns, scores laid out pattern-major.
 - :mod:`.lse_op`: lse(β, Xᵀξ) as an autograd op with a one-product backward.
 - :mod:`.et_folded`: the Energy Transformer's descent direction with β and signs folded into the weights.
+- :mod:`.attention`: the value read of a layer's association as torch's fused attention kernel.
 - :mod:`.cache`: values kept between calls, verified against their sources, :func:`clear_caches`.
 - :mod:`.malloc`: :func:`retain_freed_memory`, an opt-in allocator setting for the CPU.
 """
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 import torch
 
-from . import cache, et_folded, few_patterns, lse_op, malloc, onednn, policy, stream
+from . import attention, cache, et_folded, few_patterns, lse_op, malloc, onednn, policy, stream
 from .cache import cached, clear_caches
 from .malloc import retain_freed_memory
 
-__all__ = ["lse", "hopfield_step", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
+__all__ = ["lse", "hopfield_step", "value_read", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
 
 
 def lse(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
@@ -48,6 +49,15 @@ def hopfield_step(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | Non
     if route == "few":
         return few_patterns.step(xi, X, b)
     return None
+
+
+def value_read(xi: torch.Tensor, K: torch.Tensor, V: torch.Tensor, b, mask: torch.Tensor | None,
+               dropout_p: float, need_weights: bool) -> torch.Tensor | None:
+    """softmax(β ξKᵀ)V of a layer's association (:mod:`.attention`), or None where the plain
+    expression must run (the weights are wanted)."""
+    if not policy.fused_read(need_weights):
+        return None
+    return attention.read(xi, K, V, b, mask, dropout_p)
 
 
 def et_direction(energy, x: torch.Tensor, beta, mask: torch.Tensor | None) -> torch.Tensor | None:

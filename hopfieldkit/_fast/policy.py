@@ -26,6 +26,9 @@ kept between calls. Each of those is wrong in some situation, and this module na
 - :func:`lse_op`: whether :func:`~hopfieldkit.lse_similarity` runs as its own autograd op (the
   softmax weights of the forward pass kept for a one-product backward): CPU, float32/64, one
   shared memory without a mask, β a constant, not tracing.
+- :func:`fused_read`: whether the value read of a layer's association, softmax(β ξKᵀ)V, runs as
+  torch's fused attention kernel (:mod:`.attention`): the weights are not requested and no
+  torch.func transform runs.
 - :func:`cacheable`: whether a value derived from a tensor (a packed copy, M²) may be kept.
 - :func:`et_graph_free`: whether the Energy Transformer's descent direction may take its folded,
   in-place form (no graph needed, not tracing).
@@ -135,6 +138,11 @@ def lse_op(xi: torch.Tensor, X: torch.Tensor, b: object, mask: torch.Tensor | No
     if X.dim() != 2 or mask is not None or tracing():
         return False
     return not _requires_grad(b)
+
+
+def fused_read(need_weights: bool) -> bool:
+    """The association's value read may run as the fused attention kernel (module docstring)."""
+    return not need_weights and _functorch.peek_interpreter_stack() is None
 
 
 def cacheable(X: torch.Tensor) -> bool:
