@@ -217,3 +217,33 @@ def test_bad_input_gets_a_named_error(sets):
     for call, err, match in cases:
         with pytest.raises(err, match=match):
             call()
+
+
+def test_pooling_learns_the_bit_pattern_sets_and_weighs_the_signal():
+    """The reference library's synthetic multiple-instance task: bags of 16 random 8-bit patterns,
+    positive ones hold one of 2 implanted signals. Hopfield pooling learns it from 256 bags and puts
+    the weight on the signal."""
+    from torch import nn
+
+    from hopfieldkit.bags import bit_pattern_bags
+
+    torch.manual_seed(0)
+    train, test = bit_pattern_bags(256, seed=0), bit_pattern_bags(256, seed=1)
+    enc = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32))
+    pool, head = HopfieldPooling(32, head_dim=16), nn.Linear(32, 1)
+    opt = torch.optim.Adam([*enc.parameters(), *pool.parameters(), *head.parameters()], lr=3e-3)
+    logits = lambda b: head(pool(enc(b.instances), b.mask)[:, 0]).squeeze(-1)
+    accuracy = lambda: float(((logits(test) > 0).float() == test.labels).float().mean())
+    with torch.no_grad():
+        before = accuracy()
+    for _ in range(150):
+        b = train.subset(torch.randint(256, (32,)))
+        loss = F.binary_cross_entropy_with_logits(logits(b), b.labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert before < 0.7 and accuracy() >= 0.95, (before, accuracy())
+        pos = test.subset(test.labels.bool())
+        w = pool(enc(pos.instances), pos.mask, return_association=True).weights[:, 0, 0]      # [B, 16]
+        assert float((pos.instance_labels.gather(1, w.argmax(1, keepdim=True)) >= 0).float().mean()) >= 0.9

@@ -117,9 +117,14 @@ def associate(
     """
     H = queries.shape[1]
     b = head_beta(beta, H)
-    energy = memory_energy(keys, mask)
     to_convergence = steps is None
     updates = max_steps if to_convergence else steps - 1
+    drop = float(dropout)
+    if updates == 0 and not record:          # attention: no energy needed
+        fused = _fast.value_read(queries, keys, values, b, mask, drop, need_weights=False)
+        if fused is not None:
+            return fused
+    energy = memory_energy(keys, mask)
     run_tol = tol if (to_convergence or tol is not None) else 0.0
     xi, run = queries, None
     if updates > 0:
@@ -139,7 +144,6 @@ def associate(
                           f"max_steps={max_steps} updates (tol={'default' if tol is None else tol}); the "
                           f"read is not at a fixed point (raise max_steps or tol)",
                           ConvergenceWarning, stacklevel=3)
-    drop = float(dropout)
     fused = None if record else _fast.value_read(xi, keys, values, b, mask, drop, need_weights=False)
     if fused is not None:
         return fused

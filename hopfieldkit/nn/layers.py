@@ -148,6 +148,9 @@ class Hopfield(nn.Module):
     def project_state(self, state: torch.Tensor) -> torch.Tensor:
         """The states in key space, ``[B, H, S, head_dim]`` (starts for the attractor tools)."""
         self._check("state", state, self.dim)
+        return self._queries(state)
+
+    def _queries(self, state: torch.Tensor) -> torch.Tensor:
         return self._split(self.q_proj(state)) if self.project else state.unsqueeze(1)
 
     def project_stored(self, stored: torch.Tensor) -> torch.Tensor:
@@ -174,7 +177,7 @@ class Hopfield(nn.Module):
         B = self._check_inputs(state, stored, values, mask)
         if not isinstance(return_association, bool):
             raise TypeError(f"return_association must be True or False, got {return_association!r}")
-        q = self.project_state(state)
+        q = self._queries(state)
         k = self.project_stored(stored)
         if self.project:
             v = self._split(self.v_proj(stored if values is None else values))
