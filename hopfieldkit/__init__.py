@@ -9,8 +9,10 @@ Energies
     LowRankPriorEnergy(M, r, D)         Hopfield energy with attractors f_LT(γ) (AiT)
     DenseAMEnergy(patterns, F, n)       dense associative memory (poly / rectified / exp) [KH16, D17]
     LagrangianEnergy(layers, synapses)  neurons from Lagrangians + interaction terms [KH21]
-      Neurons, IdentityLagrangian, LogSumExpLagrangian, LayerNormLagrangian, ReLULagrangian,
-      TanhLagrangian, SphericalLagrangian, DenseSynapse, HopfieldSynapse, BiasSynapse
+      Neurons (shape d or (C, H, W)), IdentityLagrangian, LogSumExpLagrangian, SoftmaxLagrangian,
+      LayerNormLagrangian, ReLULagrangian, RectifiedPowerLagrangian, ExponentialLagrangian,
+      SigmoidLagrangian, TanhLagrangian, SphericalLagrangian, DenseSynapse, ConvSynapse,
+      HopfieldSynapse, BiasSynapse; ``E.terms(x, beta)``: E per neuron layer and per synapse
     EnergyTransformerEnergy(D, H, Y, K) the Energy Transformer energy [ET]; et_block(E, x, alpha, steps)
     Energy, SumEnergy                   base class; ``E1 + E2`` composes parts on one state
 
@@ -58,7 +60,9 @@ from .hopfield import HopfieldEnergy, LowRankPriorEnergy
 from .dense import DenseAMEnergy
 from .lagrangian import (
     BiasSynapse,
+    ConvSynapse,
     DenseSynapse,
+    ExponentialLagrangian,
     HopfieldSynapse,
     IdentityLagrangian,
     Lagrangian,
@@ -66,7 +70,10 @@ from .lagrangian import (
     LayerNormLagrangian,
     LogSumExpLagrangian,
     Neurons,
+    RectifiedPowerLagrangian,
     ReLULagrangian,
+    SigmoidLagrangian,
+    SoftmaxLagrangian,
     SphericalLagrangian,
     Synapse,
     TanhLagrangian,
@@ -89,8 +96,8 @@ __all__ = [
     "Energy", "SumEnergy", "autodiff_grad", "has_update", "event_dims_of",
     "lse_similarity", "HopfieldEnergy", "LowRankPriorEnergy", "DenseAMEnergy",
     "Lagrangian", "IdentityLagrangian", "LogSumExpLagrangian", "LayerNormLagrangian",
-    "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "Neurons", "Synapse",
-    "DenseSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
+    "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "SoftmaxLagrangian", "RectifiedPowerLagrangian",
+    "ExponentialLagrangian", "SigmoidLagrangian", "Neurons", "Synapse", "DenseSynapse", "ConvSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
     "Descent", "StepSizeWarning", "descend", "clear_caches", "retain_freed_memory", "unchecked", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "patchify", "unpatchify", "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
     "theory", "bayes", "nn", "save_atomic", "sincos_2d",

@@ -12,7 +12,12 @@ dE/dt = −Σ_l τ_l (∂E/∂g_l)ᵀ ∇²L_l (∂E/∂g_l) ≤ 0 whenever ever
 ``descend(energy, x, beta, method="gd" | "ode")`` runs these dynamics.
 
 The state of a multi-layer model is the concatenation of its layers' states along the last axis
-(``energy.join`` / ``energy.split``), so descend and the analysis tools see one tensor.
+(``energy.join`` / ``energy.split``), so descend and the analysis tools see one tensor. A layer may
+have a tensor shape (``Neurons((C, H, W), L)``, a feature map): its state is flattened into the
+concatenation, ``split`` gives it back as ``[..., C, H, W]``, its synapses see activations of that
+shape, and its Lagrangian acts on the layer's flattened entries (a softmax Lagrangian normalises
+over all of them). ``energy.terms(x, beta)`` breaks E into its parts: one value per neuron layer
+and per synapse, which sum to E.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import math
 from typing import Callable, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F_
 from torch import nn
 from torch.func import grad as func_grad
 from torch.func import hessian as func_hessian
@@ -111,29 +117,90 @@ class SphericalLagrangian(Lagrangian):
         return x.norm(dim=-1)
 
 
+class SoftmaxLagrangian(LogSumExpLagrangian):
+    """L = T log Σ_i exp(x_i / T), g = softmax(x / T): the log-sum-exp Lagrangian with β = 1/T."""
+
+    def __init__(self, temperature: float = 1.0):
+        check_positive("temperature", temperature)
+        super().__init__(1.0 / float(temperature))
+        self.temperature = float(temperature)
+
+
+class RectifiedPowerLagrangian(Lagrangian):
+    """L = (1/n) Σ_i ReLU(x_i)ⁿ, g = ReLU(x)ⁿ⁻¹ (n > 1; Hessian diag((n − 1) ReLU(x)ⁿ⁻²) ⪰ 0).
+    n = 2 is :class:`ReLULagrangian`; larger n are the rectified polynomials of dense memories [KH16]."""
+
+    def __init__(self, n: float = 3.0):
+        super().__init__()
+        check_positive("n", n)
+        if not n > 1:
+            raise ValueError(f"n must be > 1 (a convex Lagrangian with a continuous activation), got {n}")
+        self.n = float(n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (torch.relu(x) ** self.n).sum(-1) / self.n
+
+
+class ExponentialLagrangian(Lagrangian):
+    """L = β⁻¹ Σ_i exp(β x_i), g = exp(β x) (Hessian diag(β exp(β x)) ≻ 0)."""
+
+    def __init__(self, beta: float = 1.0):
+        super().__init__()
+        check_positive("beta", beta)
+        self.beta = float(beta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.beta * x).sum(-1) / self.beta
+
+
+class SigmoidLagrangian(Lagrangian):
+    """L = β⁻¹ Σ_i log(1 + exp(β x_i)) (softplus), g = sigmoid(β x) (Hessian diag(β σ(1 − σ)) ≻ 0)."""
+
+    def __init__(self, beta: float = 1.0):
+        super().__init__()
+        check_positive("beta", beta)
+        self.beta = float(beta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F_.softplus(self.beta * x).sum(-1) / self.beta
+
+
 # ----------------------------------------------------------------------------------------------
 # Neuron layers and synapses
 # ----------------------------------------------------------------------------------------------
 class Neurons(nn.Module):
-    """A layer of ``dim`` neurons with a Lagrangian and a time constant τ.
+    """A layer of neurons of shape ``shape`` (an int d, or a tuple such as ``(C, H, W)``) with a
+    Lagrangian and a time constant τ.
 
-    ``energy(x) = x·g − L(x)`` (the Legendre term), ``activation(x) = g = ∂L/∂x``.
+    ``energy(x) = Σ x·g − L(x)`` (the Legendre term), ``activation(x) = g = ∂L/∂x``, for states
+    ``x`` of shape ``[..., *shape]``; the Lagrangian sees the layer's ``dim = prod(shape)`` entries
+    flattened.
     """
 
-    def __init__(self, dim: int, lagrangian: Lagrangian, tau: float = 1.0):
+    def __init__(self, shape: int | Sequence[int], lagrangian: Lagrangian, tau: float = 1.0):
         super().__init__()
-        check_positive("dim", dim, integer=True)
+        dims = (shape,) if isinstance(shape, int) and not isinstance(shape, bool) else tuple(shape) \
+            if isinstance(shape, (tuple, list, torch.Size)) else None
+        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
+            raise ValueError(f"shape must be a positive int or a tuple of them, e.g. 64 or (8, 14, 14); got {shape!r}")
         check_positive("tau", tau)
         if not isinstance(lagrangian, Lagrangian):
             raise TypeError(f"lagrangian must be a Lagrangian, got {type(lagrangian).__name__}")
-        self.dim, self.lagrangian, self.tau = dim, lagrangian, float(tau)
+        self.shape, self.dim, self.lagrangian, self.tau = dims, math.prod(dims), lagrangian, float(tau)
+
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[x.dim() - len(self.shape):]) != self.shape:
+            raise ValueError(f"a state of this layer must have shape [..., {', '.join(map(str, self.shape))}], "
+                             f"got {tuple(x.shape)}")
+        return x if len(self.shape) == 1 else x.reshape(*x.shape[:x.dim() - len(self.shape)], self.dim)
 
     def activation(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lagrangian.activation(x)
+        return self.lagrangian.activation(self._flat(x)).reshape(x.shape)
 
     def energy(self, x: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
         g = self.activation(x) if g is None else g
-        return (x * g).sum(-1) - self.lagrangian(x)
+        flat = self._flat(x)
+        return (flat * self._flat(g)).sum(-1) - self.lagrangian(flat)
 
 
 class Synapse(nn.Module):
@@ -161,6 +228,39 @@ class DenseSynapse(Synapse):
         if len(gs) != 2:
             raise ValueError(f"DenseSynapse connects one or two layers, got {len(gs)}")
         return -((gs[0] @ self.W) * gs[1]).sum(-1)
+
+
+class ConvSynapse(Synapse):
+    """E = −Σ g_post ⊙ conv2d(g_pre, W) between feature maps ``[..., C_in, H, W]`` (pre) and
+    ``[..., C_out, H', W']`` (post); W: ``[C_out, C_in, k_h, k_w]``. Its gradient with respect to
+    g_pre is the transposed convolution of g_post (by autodiff), the one with respect to g_post the
+    convolution of g_pre."""
+
+    def __init__(self, weight: torch.Tensor, stride: int = 1, padding: int = 0):
+        super().__init__()
+        check_tensor("weight", weight, ndim=4)
+        check_positive("stride", stride, integer=True)
+        check_positive("padding", padding, allow_zero=True, integer=True)
+        self.stride, self.padding = stride, padding
+        if isinstance(weight, nn.Parameter):
+            self.weight = weight
+        else:
+            self.register_buffer("weight", weight)
+
+    def forward(self, *gs: torch.Tensor, beta: Beta = 1.0) -> torch.Tensor:
+        if len(gs) != 2:
+            raise ValueError(f"ConvSynapse connects two layers (pre, post), got {len(gs)}")
+        pre, post = gs
+        if pre.dim() < 3 or pre.shape[-3] != self.weight.shape[1]:
+            raise ValueError(f"ConvSynapse: the pre layer must be [..., {self.weight.shape[1]}, H, W] (C_in of the "
+                             f"weight), got {tuple(pre.shape)}")
+        batch = pre.shape[:-3]
+        y = F_.conv2d(pre.reshape(-1, *pre.shape[-3:]), self.weight, stride=self.stride, padding=self.padding)
+        y = y.reshape(*batch, *y.shape[1:])
+        if post.shape[-3:] != y.shape[-3:]:
+            raise ValueError(f"ConvSynapse: the post layer must be [..., {', '.join(map(str, y.shape[-3:]))}] (the "
+                             f"convolution of the pre layer), got {tuple(post.shape)}")
+        return -(y * post).flatten(-3).sum(-1)
 
 
 class HopfieldSynapse(Synapse):
@@ -252,16 +352,18 @@ class LagrangianEnergy(Energy):
         return sum(self.sizes)
 
     def split(self, xi: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The layers' states from the concatenated state ``[..., Σ d_l]``."""
-        check_last_dim("xi", xi, self.dim, "the sum of the layer widths")
-        return dict(zip(self.names, torch.split(xi, self.sizes, dim=-1)))
+        """The layers' states ``[..., *shape_l]`` from the concatenated state ``[..., Σ d_l]``."""
+        check_last_dim("xi", xi, self.dim, "the sum of the layer sizes")
+        parts = torch.split(xi, self.sizes, dim=-1)
+        return {n: p if len(self.layers[n].shape) == 1 else p.reshape(*p.shape[:-1], *self.layers[n].shape)
+                for n, p in zip(self.names, parts)}
 
     def join(self, states: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Concatenate per-layer states into one state tensor (layer order of the constructor)."""
+        """Concatenate per-layer states ``[..., *shape_l]`` into one state tensor (layer order of the constructor)."""
         missing = [n for n in self.names if n not in states]
         if missing:
             raise ValueError(f"states is missing layers {missing}")
-        return torch.cat([states[n] for n in self.names], dim=-1)
+        return torch.cat([self.layers[n]._flat(states[n]) for n in self.names], dim=-1)
 
     def activations(self, xi: torch.Tensor) -> dict[str, torch.Tensor]:
         return {n: self.layers[n].activation(x) for n, x in self.split(xi).items()}
@@ -284,12 +386,29 @@ class LagrangianEnergy(Energy):
         neuron = sum(self.layers[n].energy(xs[n], gs[n]) for n in self.names)
         return neuron + self.interaction(gs, beta)
 
+    def synapse_names(self) -> list[str]:
+        """One label per synapse: ``"Kind(layer, ...)"``, numbered where two would read the same."""
+        labels = [f"{type(s).__name__}({', '.join(w)})" for s, w in zip(self.synapses, self.wiring)]
+        return [f"{lab} #{labels[:i].count(lab) + 1}" if labels.count(lab) > 1 else lab for i, lab in enumerate(labels)]
+
+    def terms(self, xi: torch.Tensor, beta: Beta) -> dict[str, torch.Tensor]:
+        """E broken into its parts, each ``[...]``: per neuron layer its Legendre term
+        (key: the layer's name) and per synapse its energy (key: :meth:`synapse_names`); they sum
+        to ``energy(xi, beta)``. For a descent's trajectory ``[T, ..., D]`` each is ``[T, ...]``."""
+        check_tensor("xi", xi, min_dim=1)
+        xs = self.split(xi)
+        gs = {n: self.layers[n].activation(x) for n, x in xs.items()}
+        out = {n: self.layers[n].energy(xs[n], gs[n]) for n in self.names}
+        for label, syn, names in zip(self.synapse_names(), self.synapses, self.wiring):
+            out[label] = syn(*[gs[n] for n in names], beta=beta)
+        return out
+
     def grad_g(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """∂E/∂g_l = x_l + ∂E_int/∂g_l for every layer, concatenated like the state."""
         xs = self.split(xi)
         gs = {n: self.layers[n].activation(x) for n, x in xs.items()}
         gint = func_grad(lambda g: self.interaction(g, beta).sum())(gs)
-        return torch.cat([xs[n] + gint[n] for n in self.names], dim=-1)
+        return torch.cat([self.layers[n]._flat(xs[n] + gint[n]) for n in self.names], dim=-1)
 
     def descent_direction(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """(∂E/∂g_l)/τ_l: the right-hand side of τ_l dx_l/dt = −∂E/∂g_l, with its sign flipped."""

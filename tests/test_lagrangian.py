@@ -13,6 +13,10 @@ def test_activations_are_the_known_nonlinearities(gen):
     assert torch.allclose(hk.ReLULagrangian().activation(x), torch.relu(x))
     assert torch.allclose(hk.TanhLagrangian().activation(x), torch.tanh(x))
     assert torch.allclose(hk.SphericalLagrangian().activation(x), x / x.norm(dim=-1, keepdim=True))
+    assert torch.allclose(hk.SoftmaxLagrangian(0.25).activation(x), torch.softmax(x / 0.25, -1))
+    assert torch.allclose(hk.RectifiedPowerLagrangian(3.5).activation(x), torch.relu(x) ** 2.5)
+    assert torch.allclose(hk.ExponentialLagrangian(0.7).activation(x), torch.exp(0.7 * x))
+    assert torch.allclose(hk.SigmoidLagrangian(2.0).activation(x), torch.sigmoid(2.0 * x))
     ln = hk.LayerNormLagrangian(6, eps=1e-5, gamma=1.7).double()
     with torch.no_grad():
         ln.delta.copy_(torch.randn(6, generator=gen, dtype=torch.float64))
@@ -21,7 +25,9 @@ def test_activations_are_the_known_nonlinearities(gen):
 
 
 @pytest.mark.parametrize("lag", [hk.IdentityLagrangian(), hk.LogSumExpLagrangian(1.5), hk.ReLULagrangian(),
-                                 hk.TanhLagrangian(), hk.SphericalLagrangian(), hk.LayerNormLagrangian(5)])
+                                 hk.TanhLagrangian(), hk.SphericalLagrangian(), hk.LayerNormLagrangian(5),
+                                 hk.SoftmaxLagrangian(0.5), hk.RectifiedPowerLagrangian(3.0),
+                                 hk.ExponentialLagrangian(0.5), hk.SigmoidLagrangian(2.0)])
 def test_lagrangian_hessians_are_psd(lag, gen):
     x = torch.randn(10, 5, generator=gen, dtype=torch.float64)
     H = lag.double().hessian(x)
@@ -112,3 +118,59 @@ def test_hopfield_synapse_and_sum_energy(gen):
     H = hk.HopfieldEnergy(mem)
     S = H + quad
     assert torch.allclose(S(x0, 1.0), H(x0, 1.0) + quad(x0, 1.0))
+
+
+def _conv_energy(gen, lag_hidden=None):
+    """A feature map v [2, 6, 6] (identity neurons) and a hidden map h [3, 4, 4] joined by a 3x3
+    convolution (HAMUX-style), with a bias current on v."""
+    W = 0.3 * torch.randn(3, 2, 3, 3, generator=gen, dtype=torch.float64)
+    return hk.LagrangianEnergy(
+        {"v": hk.Neurons((2, 6, 6), hk.IdentityLagrangian()),
+         "h": hk.Neurons((3, 4, 4), lag_hidden or hk.RectifiedPowerLagrangian(3.0), tau=0.5)},
+        [(hk.ConvSynapse(W), ("v", "h"))]), W
+
+
+def test_conv_synapse_gradients_are_the_convolution_and_its_transpose(gen):
+    E, W = _conv_energy(gen)
+    syn = E.synapses[0]
+    gv = torch.randn(5, 2, 6, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    gh = torch.randn(5, 3, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    dv, dh = torch.autograd.grad(syn(gv, gh).sum(), (gv, gh))
+    assert torch.allclose(dv, -Fn.conv_transpose2d(gh, W), atol=1e-12)
+    assert torch.allclose(dh, -Fn.conv2d(gv, W), atol=1e-12)
+    with pytest.raises(ValueError, match="post layer must be"):
+        syn(gv, gh[..., :3])
+
+
+def test_shaped_neurons_split_join_and_descend_with_energy_falling_per_term(gen):
+    E, _ = _conv_energy(gen, hk.SigmoidLagrangian(2.0))
+    assert E.dim == 2 * 36 + 3 * 16
+    x = torch.randn(4, E.dim, generator=gen, dtype=torch.float64)
+    parts = E.split(x)
+    assert parts["v"].shape == (4, 2, 6, 6) and parts["h"].shape == (4, 3, 4, 4)
+    assert torch.equal(E.join(parts), x)
+    terms = E.terms(x, 1.0)
+    assert list(terms) == ["v", "h", "ConvSynapse(v, h)"]
+    assert torch.allclose(sum(terms.values()), E(x, 1.0), atol=1e-12)
+    run = hk.descend(E, x, 1.0, method="ode", steps=200, trajectory=True)
+    assert run.monotone() and (run.energies[-1] < run.energies[0]).all()
+    along = E.terms(run.trajectory, 1.0)                                 # [T + 1, 4] per term
+    assert along["ConvSynapse(v, h)"].shape == run.energies.shape
+    assert torch.allclose(sum(along.values()), run.energies, atol=1e-9)
+
+
+def test_synapse_labels_are_numbered_when_they_repeat(gen):
+    W = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    E = hk.LagrangianEnergy({"v": hk.Neurons(3, hk.TanhLagrangian())},
+                            [(hk.DenseSynapse(W + W.T), ("v",)), (hk.DenseSynapse(W @ W.T), ("v",))])
+    assert E.synapse_names() == ["DenseSynapse(v) #1", "DenseSynapse(v) #2"]
+
+
+def test_shaped_neurons_reject_bad_shapes():
+    with pytest.raises(ValueError, match="shape must be"):
+        hk.Neurons((3, 0), hk.IdentityLagrangian())
+    with pytest.raises(ValueError, match="n must be > 1"):
+        hk.RectifiedPowerLagrangian(1.0)
+    n = hk.Neurons((2, 3), hk.IdentityLagrangian())
+    with pytest.raises(ValueError, match=r"\[\.\.\., 2, 3\]"):
+        n.activation(torch.zeros(4, 6))
