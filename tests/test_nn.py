@@ -247,3 +247,28 @@ def test_pooling_learns_the_bit_pattern_sets_and_weighs_the_signal():
         pos = test.subset(test.labels.bool())
         w = pool(enc(pos.instances), pos.mask, return_association=True).weights[:, 0, 0]      # [B, 16]
         assert float((pos.instance_labels.gather(1, w.argmax(1, keepdim=True)) >= 0).float().mean()) >= 0.9
+
+
+def test_the_energy_transformer_descends_its_energy_and_trains_every_parameter():
+    from hopfieldkit.nn import EnergyTransformer
+    from hopfieldkit.examples.et_completion import ETCompletion
+
+    assert issubclass(ETCompletion, EnergyTransformer)              # the ET example is built on it
+    torch.manual_seed(13)
+    et = EnergyTransformer(8, 2, channels=1, dim=16, heads=2, head_dim=4, memories=12, steps=6, alpha=0.05,
+                           w_std=0.1, mem_std=0.1)
+    images = torch.rand(3, 1, 8, 8)
+    mask = torch.rand(3, 16) < 0.5
+    out, run = et(images, mask, record=True)
+    assert out.shape == (3, 16, 4) and run.energies.shape == (7, 3) and run.monotone()
+    out2, _ = et(hk.patchify(images, 2), mask)
+    assert torch.allclose(out, out2)
+    out.square().mean().backward()
+    for name, p in et.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    with pytest.raises(ValueError, match="images must be"):
+        et(torch.rand(3, 1, 9, 9))
+    with pytest.raises(ValueError, match="mask must be a bool"):
+        et(images, mask.float())
+    with pytest.raises(ValueError, match="must divide"):
+        EnergyTransformer(8, 3)

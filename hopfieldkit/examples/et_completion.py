@@ -29,12 +29,10 @@ import sys
 import time
 
 import torch
-from torch import nn
 
 from ..datasets import load_cifar10, load_digits_images, load_mnist5k, make_bars
-from ..et import EnergyTransformerEnergy, et_block
+from ..nn import EnergyTransformer
 from ..patches import patchify, unpatchify
-from ..positions import sincos_2d
 from ..runs import Log, Metrics, RunError, load_checkpoint, prepare, provenance, save_checkpoint, write_json
 from ..settings import Parser, SettingError, add_arguments, check, from_mapping, setting
 
@@ -81,36 +79,15 @@ def random_mask(batch: int, tokens: int, frac: float, gen: torch.Generator) -> t
     return order < k
 
 
-class ETCompletion(nn.Module):
-    """Patch embedding → one shared ET block (T steps) → layer norm → linear decoder."""
+class ETCompletion(EnergyTransformer):
+    """:class:`hopfieldkit.nn.EnergyTransformer` built from a :class:`Config` (pixels out)."""
 
     def __init__(self, cfg: Config, channels: int, image_size: int):
-        super().__init__()
+        super().__init__(image_size, cfg.patch, channels, dim=cfg.dim, heads=cfg.heads, head_dim=cfg.head_dim,
+                         memories=cfg.memories, hn=cfg.hn, steps=cfg.et_steps, alpha=cfg.alpha,
+                         positions=cfg.pos_init, w_std=cfg.w_std, mem_std=cfg.mem_std)
         self.cfg = cfg
         self.C, self.S = channels, image_size
-        self.tokens = (image_size // cfg.patch) ** 2
-        pd = channels * cfg.patch**2
-        self.embed = nn.Linear(pd, cfg.dim)
-        if cfg.pos_init == "sincos":
-            pos = sincos_2d(image_size // cfg.patch, cfg.dim)
-        else:
-            pos = torch.randn(self.tokens, cfg.dim) * 0.02
-        self.pos = nn.Parameter(pos)
-        self.mask_token = nn.Parameter(torch.randn(cfg.dim) * 0.02)
-        self.energy = EnergyTransformerEnergy(cfg.dim, cfg.heads, cfg.head_dim, cfg.memories, hn=cfg.hn,
-                                              w_std=cfg.w_std, mem_std=cfg.mem_std)
-        self.decode = nn.Linear(cfg.dim, pd)
-
-    def tokens_in(self, patches: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.embed(patches)
-        x = torch.where(mask.unsqueeze(-1), self.mask_token.expand_as(x), x)
-        return x + self.pos
-
-    def forward(self, patches: torch.Tensor, mask: torch.Tensor, record: bool = False, trajectory: bool = False):
-        """Returns (decoded patches ``[B, N, C·p·p]``, the :class:`~hopfieldkit.Descent` of the block)."""
-        run = et_block(self.energy, self.tokens_in(patches, mask), alpha=self.cfg.alpha, steps=self.cfg.et_steps,
-                       record=record, trajectory=trajectory)
-        return self.decode(self.energy.activation(run.xi)), run
 
 
 def load_data(cfg: Config, split: str) -> torch.Tensor:

@@ -17,11 +17,15 @@ updates until convergence). ``layer.energy(stored, head=h)`` gives one head's
 :func:`hopfieldkit.classify`. ``implicit=True`` differentiates through the fixed point
 (memory constant in the number of steps).
 
+Models
+    EnergyTransformer(image_size, patch, ...)  patch embedding → one ET block run by descend → readout
+
 Functions
     associate(queries, keys, values, beta, ...)   the association of per-head tensors [B, H, ·, d]
 """
 from .association import Association, ConvergenceWarning, associate
+from .energy_transformer import EnergyTransformer
 from .layers import HeadEnergy, Hopfield, HopfieldLayer, HopfieldPooling
 
-__all__ = ["Hopfield", "HopfieldLayer", "HopfieldPooling", "Association", "HeadEnergy", "ConvergenceWarning",
+__all__ = ["Hopfield", "HopfieldLayer", "HopfieldPooling", "EnergyTransformer", "Association", "HeadEnergy", "ConvergenceWarning",
            "associate"]
