@@ -16,12 +16,7 @@ from torch import nn
 from ..et import EnergyTransformerEnergy, et_block
 from ..patches import patchify
 from ..positions import sincos_2d
-
-
-def _positive(name: str, v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return v
+from .layers import _positive_int as _positive
 
 
 class EnergyTransformer(nn.Module):
