@@ -44,6 +44,7 @@ Utilities
     sincos_2d(side, dim)                fixed 2-D sine-cosine position codes of patch tokens
     patchify(img, p), unpatchify(...)   images ↔ patch tokens [B, N, p·p·C] (one layout everywhere)
     hopfieldkit.datasets                MNIST-5k, digits, CIFAR from a local folder, bars (no download)
+    hopfieldkit.bags                    multiple-instance data: MNIST bags, bit-pattern sets (padded, masked)
     hopfieldkit.stats                   mean ± sd (n) over seeds; Welch's t-test: beyond seed noise?
     hopfieldkit.runs, .settings         run folders (refuse / resume / atomic, weights-only checkpoints,
                                         metrics, log) and typed settings that generate CLI flags

@@ -87,3 +87,11 @@ def test_readme_gpu_commands_start_on_the_cpu(tmp_path, fake_cifar):
         argv[argv.index("--out") + 1] = str(tmp_path / f"run{i}")
         T.main([*argv, *small])
         assert (tmp_path / f"run{i}" / "last.pt").exists(), line
+
+
+def test_readme_layers_example_runs(capsys):
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"## Hopfield layers in a model.*?```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(code, "README layers example", "exec"), {})
+    out = capsys.readouterr().out
+    assert "torch.Size([4, 8, 4, 5]) 3" in out and "True" in out and "torch.Size([8, 2, 64])" in out
