@@ -8,6 +8,7 @@ Energies
     HopfieldEnergy(patterns)            continuous modern Hopfield energy + CCCP update [R]
     LowRankPriorEnergy(M, r, D)         Hopfield energy with attractors f_LT(γ) (AiT)
     DenseAMEnergy(patterns, F, n)       dense associative memory (poly / rectified / exp) [KH16, D17]
+    PairwiseEnergy(W, theta)            the classical Hopfield network −½ sᵀWs − θᵀs on ±1 states
     LagrangianEnergy(layers, synapses)  neurons from Lagrangians + interaction terms [KH21]
       Neurons (shape d or (C, H, W)), IdentityLagrangian, LogSumExpLagrangian, SoftmaxLagrangian,
       LayerNormLagrangian, ReLULagrangian, RectifiedPowerLagrangian, ExponentialLagrangian,
@@ -21,7 +22,8 @@ Ops
                                         build energies on it to make autodiff descent fast
 
 Descent
-    descend(energy, xi, beta, method="auto"|"update"|"gd"|"armijo"|"ode") -> Descent
+    descend(energy, xi, beta, method="auto"|"update"|"gd"|"armijo"|"ode"|"async"|"sync"|"glauber")
+                                        -> Descent
     (per state: converged, diverged, steps, residual; ``Descent.monotone()`` checks the energies)
 
 Attractors
@@ -59,6 +61,7 @@ from .energy import Energy, SumEnergy, autodiff_grad, has_update, event_dims_of
 from .lse import lse_similarity
 from .hopfield import HopfieldEnergy, LowRankPriorEnergy
 from .dense import DenseAMEnergy
+from .pairwise import PairwiseEnergy
 from .lagrangian import (
     BiasSynapse,
     ConvSynapse,
@@ -95,7 +98,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Energy", "SumEnergy", "autodiff_grad", "has_update", "event_dims_of",
-    "lse_similarity", "HopfieldEnergy", "LowRankPriorEnergy", "DenseAMEnergy",
+    "lse_similarity", "HopfieldEnergy", "LowRankPriorEnergy", "DenseAMEnergy", "PairwiseEnergy",
     "Lagrangian", "IdentityLagrangian", "LogSumExpLagrangian", "LayerNormLagrangian",
     "ReLULagrangian", "TanhLagrangian", "SphericalLagrangian", "SoftmaxLagrangian", "RectifiedPowerLagrangian",
     "ExponentialLagrangian", "SigmoidLagrangian", "Neurons", "Synapse", "DenseSynapse", "ConvSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",

@@ -106,38 +106,56 @@ class DenseAMEnergy(Energy):
         leak = (xi * s - _log_cosh(xi)).sum(-1)
         return leak - self.interaction(s @ self.patterns.T, b)
 
-    def _prefers_plus(self, h_plus: torch.Tensor, h_minus: torch.Tensor, beta: Beta) -> torch.Tensor:
-        """Sign of E(σ_i = −1) − E(σ_i = +1), as −1, 0, +1 (0 = tie)."""
+    def _gap(self, h_plus: torch.Tensor, h_minus: torch.Tensor, beta: Beta) -> torch.Tensor:
+        """Δ = E(σ_i = −1) − E(σ_i = +1) from the overlaps ``[..., K]`` with σ_i = +1 and −1. For
+        F = exp it is formed from the log domain: exact in sign, ±inf where it overflows."""
+        b = beta.squeeze(-1) if isinstance(beta, torch.Tensor) and beta.dim() else beta
         if self.F in ("exp", "lse"):
-            diff = torch.logsumexp(beta * h_plus, -1) - torch.logsumexp(beta * h_minus, -1)
-        else:
-            diff = self.interaction(h_plus, beta) - self.interaction(h_minus, beta)
-        return torch.sign(diff)
+            a, c = torch.logsumexp(beta * h_plus, -1), torch.logsumexp(beta * h_minus, -1)
+            if self.F == "lse":
+                return (a - c) / b
+            size = torch.exp(torch.maximum(a, c)) * -torch.expm1(-(a - c).abs())
+            return torch.where(a == c, torch.zeros_like(a), torch.sign(a - c) * size) / b
+        return self.interaction(h_plus, beta) - self.interaction(h_minus, beta)
 
-    def async_sweep(self, sigma: torch.Tensor, beta: Beta = 1.0, order: torch.Tensor | None = None) -> torch.Tensor:
-        """One asynchronous sweep of [KH16] Eq. 4 over the neurons in ``order`` (default 0..d−1).
-
-        Each neuron takes the sign of lower energy given all others (a tie keeps the current
-        sign), so E never increases. Batched over ``sigma``'s leading dimensions; the overlaps
-        x_μᵀσ are updated incrementally, O(K) per neuron and state.
-        """
+    def field_gaps(self, sigma: torch.Tensor, beta: Beta = 1.0) -> torch.Tensor:
+        """Δ_i = E(σ_i = −1) − E(σ_i = +1) for every neuron (the others fixed), ``[..., d]``."""
         if self.state != "binary":
-            raise ValueError("async_sweep needs state='binary'; relax with descend(method='armijo')")
+            raise ValueError("field_gaps needs state='binary'")
         b = self._check(sigma, beta, "sigma")
-        if not bool(((sigma == 1) | (sigma == -1)).all()):
-            raise ValueError("sigma must contain only -1 and +1 entries")
+        X = self.patterns
+        base = (sigma @ X.T).unsqueeze(-2) - sigma.unsqueeze(-1) * X.T        # [..., d, K] without neuron i
+        bb = b.unsqueeze(-1) if isinstance(b, torch.Tensor) and b.dim() else b
+        return self._gap(base + X.T, base - X.T, bb)
+
+    def sweep(self, sigma: torch.Tensor, beta: Beta = 1.0, order: torch.Tensor | None = None,
+              choose=None) -> torch.Tensor:
+        """One asynchronous sweep of [KH16] Eq. 4 over the neurons in ``order`` (default 0..d−1):
+        each sets σ_i ← choose(Δ_i, σ_i) given all others; the default takes the sign of lower
+        energy (a tie keeps the current sign), so E never increases. Batched over ``sigma``'s
+        leading dimensions; the overlaps x_μᵀσ are updated incrementally, O(K) per neuron and state.
+        """
+        from .pairwise import check_binary, deterministic
+
+        if self.state != "binary":
+            raise ValueError("sweep needs state='binary'; relax with descend(method='armijo')")
+        b = self._check(sigma, beta, "sigma")
+        check_binary("sigma", sigma)
+        choose = deterministic if choose is None else choose
         d = self.patterns.shape[1]
-        order = torch.arange(d) if order is None else order
         s = sigma.clone()
         h = s @ self.patterns.T  # [..., K]
-        for i in order.tolist():
+        for i in (range(d) if order is None else order.tolist()):
             xi_col = self.patterns[:, i]                       # [K]
             base = h - s[..., i : i + 1] * xi_col               # overlaps without neuron i
-            pref = self._prefers_plus(base + xi_col, base - xi_col, b)
-            new = torch.where(pref == 0, s[..., i], pref)
+            new = choose(self._gap(base + xi_col, base - xi_col, b), s[..., i])
             h = base + new.unsqueeze(-1) * xi_col
             s[..., i] = new
         return s
+
+    def async_sweep(self, sigma: torch.Tensor, beta: Beta = 1.0, order: torch.Tensor | None = None) -> torch.Tensor:
+        """One deterministic asynchronous sweep: :meth:`sweep` with the sign rule."""
+        return self.sweep(sigma, beta, order)
 
     def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Binary states: one asynchronous sweep (never raises E). Not defined for continuous states."""

@@ -17,6 +17,11 @@ Methods (``method=``):
   solver written in torch (stays on the device, differentiable). Each state has its own step size
   and time: a step that fails the error test or raises that state's energy (tested as above) is
   retried with a smaller step for that state alone.
+- ``"async"``, ``"sync"``, ``"glauber"``: binary dynamics on ±1 states (:mod:`._binary`) for
+  :class:`~hopfieldkit.PairwiseEnergy` and the binary :class:`~hopfieldkit.DenseAMEnergy`: one
+  step is one sweep over all neurons; asynchronous sweeps (sequential or random order) never raise
+  E; synchronous ones end in a fixed point or a reported 2-cycle; Glauber sweeps sample at a
+  temperature (``options={"temperature": T}``).
 - ``"auto"``: ``"update"`` when the energy has a closed-form update, else ``"armijo"``.
 
 A batch of states ``[..., *event]`` descends together; each state converges on its own (its
@@ -43,10 +48,11 @@ from typing import Any
 
 import torch
 
+from . import _binary
 from ._checks import check_beta, check_choice, check_positive, check_tensor, unchecked
 from .energy import EnergyFn, event_dims_of, has_update
 
-METHODS = ("auto", "update", "gd", "armijo", "ode")
+METHODS = ("auto", "update", "gd", "armijo", "ode", "async", "sync", "glauber")
 DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 # options= keys each method takes, with their defaults
@@ -55,6 +61,9 @@ OPTIONS = {
     "gd": {},
     "armijo": {"c": 1e-4, "shrink": 0.5, "max_backtracks": 40},
     "ode": {"rtol": None, "atol": None, "t_max": float("inf"), "max_rejects": 50},
+    "async": {"order": "sequential", "generator": None},
+    "sync": {},
+    "glauber": {"temperature": None, "order": "random", "generator": None},
 }
 
 
@@ -216,7 +225,10 @@ def descend(
         check_every: steps between all-converged tests (host syncs); default 1 with
             ``record=True``, 16 without.
         progress: show a tqdm progress bar.
-        options: ``"armijo"``: ``c`` (1e-4), ``shrink`` (0.5), ``max_backtracks`` (40);
+        options: ``"async"``: ``order`` (``"sequential"`` or ``"random"``), ``generator`` (a
+            ``torch.Generator`` for the random orders); ``"glauber"``: ``temperature`` (required),
+            ``order`` (default ``"random"``), ``generator``;
+            ``"armijo"``: ``c`` (1e-4), ``shrink`` (0.5), ``max_backtracks`` (40);
             ``"ode"``: ``rtol`` (default 10·tol) and ``atol`` (default tol/10), so the solver's
             error control lets the residual reach tol; ``t_max`` (inf), ``max_rejects`` (50
             rejected tries in a row before a state's step counts as underflowed).
@@ -259,6 +271,12 @@ def descend(
     from . import _methods
 
     batch_shape = xi.shape[: xi.dim() - event_dims]
+    if method in _binary.BINARY_METHODS:
+        _binary.check_binary_energy(energy, method, xi)
+        e0 = _methods.call_energy(energy, xi, beta, batch_shape) if record else None
+        with unchecked():
+            return _binary.run_binary(energy, xi, beta, e0, method=method, steps=steps, record=record,
+                                      keep_traj=trajectory, progress=progress, options=opts)
     e0 = None
     if record or method in ("armijo", "ode"):
         e0 = _methods.call_energy(energy, xi, beta, batch_shape)
@@ -280,13 +298,18 @@ def _method_options(method: str, chosen: str, options, step_size, tau) -> dict:
     if unknown:
         takes = sorted(OPTIONS[method]) or "none"
         raise ValueError(f"options {unknown} do not apply to {via}; it takes {takes}")
-    if step_size is not None and method == "update":
-        raise ValueError(f"step_size does not apply to {via} (the closed-form update has no step)")
+    if step_size is not None and method in ("update",) + _binary.BINARY_METHODS:
+        raise ValueError(f"step_size does not apply to {via} (a closed-form update or a sweep has no step)")
     if tau is not None and method != "ode":
         raise ValueError(f"tau does not apply to {via}; it is the time constant of method='ode'")
     out = {**OPTIONS[method], **given}
     for k, v in given.items():
-        if k == "max_rejects":
+        if k == "order":
+            check_choice(f"options['{k}']", v, ("sequential", "random"))
+        elif k == "generator":
+            if v is not None and not isinstance(v, torch.Generator):
+                raise TypeError(f"options['generator'] must be a torch.Generator or None, got {type(v).__name__}")
+        elif k == "max_rejects":
             check_positive(f"options['{k}']", v, integer=True)
         elif k == "t_max":
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
@@ -298,6 +321,8 @@ def _method_options(method: str, chosen: str, options, step_size, tau) -> dict:
                          f"c={out['c']}, shrink={out['shrink']}, max_backtracks={out['max_backtracks']}")
     if method == "armijo":
         out["max_backtracks"] = int(out["max_backtracks"])
+    if method == "glauber" and out["temperature"] is None:
+        raise ValueError("method='glauber' needs options={'temperature': T} (T > 0)")
     return out
 
 
