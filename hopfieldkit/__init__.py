@@ -38,6 +38,10 @@ Layers (``hopfieldkit.nn``)
                                                 pooling with energy traces, convergence and implicit
                                                 gradients
 
+Classical memory (``hopfieldkit.classical``)
+    hebbian, storkey, pseudo_inverse, perceptron (W from ±1 patterns), overlaps, census (stored /
+    reversed / odd mixture / spin glass), mixture_overlap
+
 Theory (``hopfieldkit.theory``), symbolic checks (``hopfieldkit.symbolic``) and attention as
 structural inference (``hopfieldkit.bayes``): see their docs.
 
@@ -88,6 +92,7 @@ from ._checks import unchecked
 from .et import EnergyTransformerEnergy, MaskedETEnergy, et_block
 from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
 from . import theory
+from . import classical
 from .checkpoint import save_atomic
 from .positions import sincos_2d
 from .patches import patchify, unpatchify
@@ -104,5 +109,5 @@ __all__ = [
     "ExponentialLagrangian", "SigmoidLagrangian", "Neurons", "Synapse", "DenseSynapse", "ConvSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
     "Descent", "StepSizeWarning", "descend", "clear_caches", "retain_freed_memory", "unchecked", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "patchify", "unpatchify", "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
-    "theory", "bayes", "nn", "save_atomic", "sincos_2d",
+    "theory", "classical", "bayes", "nn", "save_atomic", "sincos_2d",
 ]
