@@ -9,6 +9,12 @@ names it.
 [R] Ramsauer et al., Hopfield Networks is All You Need (ICLR 2021).
 [KH16] Krotov & Hopfield, Dense Associative Memory for Pattern Recognition (NeurIPS 2016).
 [D17] Demircigil et al., On a model of associative memory with huge storage capacity (2017).
+
+Classical pairwise network (N neurons, P random ±1 patterns, load α = P/N):
+[MPRV87] McEliece, Posner, Rodemich, Venkatesh, The capacity of the Hopfield associative memory (1987).
+[AGS85] Amit, Gutfreund, Sompolinsky, Storing infinite numbers of patterns in a spin-glass model (1985).
+[G88] Gardner, The space of interactions in neural network models (1988).
+[S97] Storkey, Increasing the capacity of a Hopfield network without sacrificing functionality (1997).
 """
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ __all__ = [
     "fixed_point_error_bound", "sandwich_bounds", "hull_upper_bound", "global_contraction",
     "MetastableConditions", "metastable_conditions", "simplex_beta_c", "StorageCapacity",
     "storage_capacity", "storage_capacity_corollary", "krotov_capacity", "demircigil_alpha",
-    "mass_count",
+    "mass_count", "hebb_capacity_all", "hebb_capacity_single", "AGS_ALPHA_C", "ags_capacity", "storkey_capacity",
+    "gardner_alpha", "hebb_bit_error", "curie_weiss_overlap", "paramagnetic_temperature",
 ]
 
 
@@ -322,3 +329,80 @@ def mass_count(weights: torch.Tensor, mass: float = 0.9) -> torch.Tensor:
     s = weights.sort(dim=-1, descending=True).values.cumsum(-1)
     tol = 1e3 * torch.finfo(weights.dtype).eps
     return (s < mass - tol).sum(-1) + 1
+
+
+# ----------------------------------------------------------------------------------------------
+# The classical pairwise network (Hebb's rule unless named)
+# ----------------------------------------------------------------------------------------------
+AGS_ALPHA_C = 0.138
+"""Critical load of Hebb's rule for retrieval with a small fraction of errors (replica theory, [AGS85])."""
+
+
+def hebb_capacity_all(N: int) -> float:
+    """P = N / (4 ln N): all patterns exact fixed points with probability → 1 ([MPRV87])."""
+    N = _int("N", N, 2)
+    return N / (4 * math.log(N))
+
+
+def hebb_capacity_single(N: int) -> float:
+    """P = N / (2 ln N): each single pattern an exact fixed point with probability → 1 ([MPRV87])."""
+    N = _int("N", N, 2)
+    return N / (2 * math.log(N))
+
+
+def ags_capacity(N: int) -> float:
+    """P = 0.138 N: retrieval with a small fraction of errors ([AGS85])."""
+    return AGS_ALPHA_C * _int("N", N, 1)
+
+
+def storkey_capacity(N: int) -> float:
+    """P = N / √(2 ln N): the capacity Storkey states for his rule ([S97])."""
+    N = _int("N", N, 2)
+    return N / math.sqrt(2 * math.log(N))
+
+
+def _phi(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _Phi(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+def gardner_alpha(kappa: float = 0.0) -> float:
+    """α_c(κ) = 1 / ∫_{−κ}^{∞} Dz (z + κ)² = 1 / ((1 + κ²)Φ(κ) + κφ(κ)): the most patterns per
+    neuron that independent rows can store with stability margin κ ([G88]); α_c(0) = 2."""
+    if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not (kappa >= 0 and math.isfinite(kappa)):
+        raise ValueError(f"kappa must be a finite number >= 0, got {kappa!r}")
+    return 1.0 / ((1 + kappa * kappa) * _Phi(kappa) + kappa * _phi(kappa))
+
+
+def hebb_bit_error(alpha: float) -> float:
+    """P(a bit of a stored pattern is unstable under Hebb's rule) = Φ(−1/√α) for large N
+    (signal 1 against crosstalk of variance α); α = 0.138 gives 0.0036."""
+    alpha = _positive("alpha", alpha)
+    return _Phi(-1.0 / math.sqrt(alpha))
+
+
+def curie_weiss_overlap(T: float, tol: float = 1e-14) -> float:
+    """The positive root m of m = tanh(m / T) (the overlap at vanishing load and temperature T);
+    0 for T ≥ 1. Bisection on [0, 1]."""
+    T = _positive("T", T)
+    if T >= 1:
+        return 0.0
+    lo, hi = 1e-300, 1.0                     # f(m) = tanh(m/T) − m is > 0 just above 0 and < 0 at 1
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        if math.tanh(mid / T) > mid:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def paramagnetic_temperature(alpha: float) -> float:
+    """T_g = 1 + √α: above it the Hebbian network is paramagnetic (no order), below it a spin
+    glass or retrieval ([AGS85])."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (alpha >= 0 and math.isfinite(alpha)):
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+    return 1.0 + math.sqrt(alpha)

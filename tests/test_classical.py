@@ -1,6 +1,6 @@
 """Learning rules of the classical network: each rule's defining property, and the census of
 fixed points (stored, reversed, odd mixtures with the overlaps of theory, spin glass)."""
-import warnings
+import math
 
 import pytest
 import torch
@@ -88,3 +88,45 @@ def test_rules_reject_non_binary_patterns():
         C.hebbian(torch.rand(3, 10, dtype=D64))
     with pytest.raises(ValueError, match="kappa"):
         C.perceptron(C.random_patterns(2, 10), kappa=-1.0)
+
+
+def test_gardner_alpha_is_its_integral():
+    from scipy.integrate import quad
+    from scipy.stats import norm
+
+    from hopfieldkit import theory as T
+
+    for kappa in (0.0, 0.5, 1.0, 2.0):
+        integral = quad(lambda z: (z + kappa) ** 2 * norm.pdf(z), -kappa, float("inf"))[0]
+        assert T.gardner_alpha(kappa) == pytest.approx(1 / integral, rel=1e-9)
+    assert T.gardner_alpha(0.0) == 2.0
+
+
+def test_hebb_bit_error_matches_simulation():
+    from hopfieldkit import theory as T
+
+    for alpha in (0.1, 0.2):
+        N = 2000
+        X = C.random_patterns(int(alpha * N), N, seed=10)
+        unstable = float((X * (X @ C.hebbian(X).T) <= 0).to(D64).mean())
+        assert unstable == pytest.approx(T.hebb_bit_error(alpha), rel=0.15), alpha
+    assert T.hebb_bit_error(0.138) == pytest.approx(0.0036, abs=5e-5)
+    assert T.hebb_capacity_all(100) < T.hebb_capacity_single(100) < T.ags_capacity(100) < T.storkey_capacity(100)
+
+
+def test_glauber_overlap_at_small_load_follows_curie_weiss():
+    """One stored pattern (α → 0): the overlap at temperature T solves m = tanh(m/T)."""
+    from hopfieldkit import theory as T
+
+    X = C.random_patterns(1, 200, seed=11)
+    E = hk.PairwiseEnergy(C.hebbian(X))
+    for temp in (0.5, 0.8, 1.5):
+        run = hk.descend(E, X.expand(100, 200).clone(), 1.0, method="glauber", steps=40, trajectory=True,
+                         options={"temperature": temp, "generator": torch.Generator().manual_seed(12)})
+        m = float(C.overlaps(run.trajectory[20:], X)[..., 0].abs().mean())
+        if temp < 1:
+            assert m == pytest.approx(T.curie_weiss_overlap(temp), abs=0.03), temp
+        else:   # paramagnet: m is Gaussian with variance T / (N (T − 1)), so E|m| = √(2/π) of its sd
+            assert m == pytest.approx((2 / torch.pi * temp / (200 * (temp - 1))) ** 0.5, rel=0.15), temp
+    m = T.curie_weiss_overlap(0.7)
+    assert abs(m - math.tanh(m / 0.7)) < 1e-12 and T.curie_weiss_overlap(1.2) == 0.0
