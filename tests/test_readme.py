@@ -95,3 +95,11 @@ def test_readme_layers_example_runs(capsys):
     exec(compile(code, "README layers example", "exec"), {})
     out = capsys.readouterr().out
     assert "torch.Size([4, 8, 4, 5]) 3" in out and "True" in out and "torch.Size([8, 2, 64])" in out
+
+
+def test_readme_classical_example_runs(capsys):
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"## Classical memory.*?```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(code, "README classical example", "exec"), {})
+    out = capsys.readouterr().out
+    assert "10 of 10 states at a fixed point True 1.0" in out and "'stored': 10" in out
