@@ -31,9 +31,10 @@ class NotStoredWarning(UserWarning):
     """A learning rule stopped before every pattern was stable."""
 
 
-def check_patterns(patterns: object, name: str = "patterns") -> torch.Tensor:
-    check_tensor(name, patterns, ndim=2)
-    if patterns.shape[0] < 1 or patterns.shape[1] < 2:
+def check_patterns(patterns: object, name: str = "patterns", stack: bool = False) -> torch.Tensor:
+    """±1 patterns ``[P, N]`` (with ``stack``: also ``[..., P, N]``, one pattern set per entry)."""
+    check_tensor(name, patterns, min_dim=2) if stack else check_tensor(name, patterns, ndim=2)
+    if patterns.shape[-2] < 1 or patterns.shape[-1] < 2:
         raise ValueError(f"{name} must be [P, N] with P >= 1 patterns of N >= 2 neurons, got {tuple(patterns.shape)}")
     if not bool(((patterns == 1) | (patterns == -1)).all()):
         raise ValueError(f"{name} must hold only -1 and +1 entries")
@@ -53,33 +54,41 @@ def overlaps(states: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
     return states @ patterns.T / patterns.shape[1]
 
 
+def _zero_diagonal(W: torch.Tensor) -> torch.Tensor:
+    W.diagonal(dim1=-2, dim2=-1).zero_()
+    return W
+
+
 def hebbian(patterns: torch.Tensor) -> torch.Tensor:
-    """W = (1/N) Σ_μ ξ^μ ξ^μᵀ with a zero diagonal."""
-    X = check_patterns(patterns)
-    W = X.T @ X / X.shape[1]
-    return W.fill_diagonal_(0)
+    """W = (1/N) Σ_μ ξ^μ ξ^μᵀ with a zero diagonal (``[..., P, N]`` → ``[..., N, N]``)."""
+    X = check_patterns(patterns, stack=True)
+    return _zero_diagonal(X.transpose(-1, -2) @ X / X.shape[-1])
 
 
 def storkey(patterns: torch.Tensor) -> torch.Tensor:
-    """Storkey's incremental rule (module docstring), one pattern at a time, zero diagonal."""
-    X = check_patterns(patterns)
-    N = X.shape[1]
-    W = torch.zeros(N, N, dtype=X.dtype, device=X.device)
-    for xi in X:
-        h = W @ xi                                              # h_i = Σ_k W_ik ξ_k (W_ii = 0)
-        H = h.unsqueeze(1) - W * xi.unsqueeze(0)                # h_ij = h_i − W_ij ξ_j: k ≠ i, j
-        W = W + (torch.outer(xi, xi) - xi.unsqueeze(1) * H.T - H * xi.unsqueeze(0)) / N
-        W.fill_diagonal_(0)
+    """Storkey's incremental rule (module docstring), one pattern at a time, zero diagonal
+    (``[..., P, N]`` → ``[..., N, N]``)."""
+    X = check_patterns(patterns, stack=True)
+    N = X.shape[-1]
+    W = torch.zeros(*X.shape[:-2], N, N, dtype=X.dtype, device=X.device)
+    for mu in range(X.shape[-2]):
+        xi = X[..., mu, :]
+        col, row = xi.unsqueeze(-1), xi.unsqueeze(-2)
+        h = (W @ col).squeeze(-1)                               # h_i = Σ_k W_ik ξ_k (W_ii = 0)
+        H = h.unsqueeze(-1) - W * row                           # h_ij = h_i − W_ij ξ_j: k ≠ i, j
+        W = _zero_diagonal(W + (col * row - col * H.transpose(-1, -2) - H * row) / N)
     return W
 
 
 def pseudo_inverse(patterns: torch.Tensor, zero_diagonal: bool = True) -> torch.Tensor:
     """W = Ξ (ΞᵀΞ)⁺ Ξᵀ (the projection onto the patterns' span; ⁺: the pseudo-inverse, so linearly
-    dependent patterns are allowed); ``zero_diagonal`` removes its diagonal."""
-    X = check_patterns(patterns)
-    W = X.T @ torch.linalg.pinv(X @ X.T) @ X
-    W = 0.5 * (W + W.T)
-    return W.fill_diagonal_(0) if zero_diagonal else W
+    dependent patterns are allowed); ``zero_diagonal`` removes its diagonal (``[..., P, N]`` →
+    ``[..., N, N]``)."""
+    X = check_patterns(patterns, stack=True)
+    XT = X.transpose(-1, -2)
+    W = XT @ torch.linalg.pinv(X @ XT) @ X
+    W = 0.5 * (W + W.transpose(-1, -2))
+    return _zero_diagonal(W) if zero_diagonal else W
 
 
 def perceptron(patterns: torch.Tensor, kappa: float = 0.0, *, symmetric: bool = True, max_epochs: int = 500,

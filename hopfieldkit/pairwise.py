@@ -12,6 +12,10 @@ fixed point or a 2-cycle. Glauber dynamics at temperature T sets s_i = +1 with p
 1 / (1 + exp(−Δ_i / T)) = 1 / (1 + exp(−2h_i / T)); its stationary distribution is ∝ exp(−E(s)/T).
 All three run through :func:`hopfieldkit.descend` (``method="async" | "sync" | "glauber"``).
 
+W may be a stack ``[..., N, N]``, one network per batch entry (e.g. one per trial of a capacity
+measurement): states ``[..., N]`` then pair with it one to one, and states ``[..., R, N]`` with
+W ``[..., 1, N, N]`` run R states through each network.
+
 With ``symmetric=False`` any W is accepted (asymmetric learning rules); E is then evaluated with
 the symmetric part of W and no descent guarantee is claimed.
 """
@@ -21,6 +25,7 @@ from typing import Callable
 
 import torch
 
+from . import _products
 from ._checks import check_finite, check_last_dim, check_like, check_tensor, checks_enabled
 from .energy import Beta, Energy
 
@@ -50,19 +55,19 @@ class PairwiseEnergy(Energy):
 
     def __init__(self, W: torch.Tensor, theta: torch.Tensor | None = None, *, symmetric: bool = True):
         super().__init__()
-        check_tensor("W", W, ndim=2)
-        N = W.shape[0]
-        if W.shape[1] != N or N < 1:
-            raise ValueError(f"W must be a square [N, N] matrix, got {tuple(W.shape)}")
+        check_tensor("W", W, min_dim=2)
+        N = W.shape[-1]
+        if W.shape[-2] != N or N < 1:
+            raise ValueError(f"W must be a square [N, N] matrix (or a stack [..., N, N]), got {tuple(W.shape)}")
         if not isinstance(symmetric, bool):
             raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
         tol = 1e-6 if W.dtype == torch.float32 else 1e-12
         scale = float(W.abs().max()) or 1.0
         if symmetric:
-            if not torch.allclose(W, W.T, atol=tol * scale, rtol=0):
+            if not torch.allclose(W, W.transpose(-1, -2), atol=tol * scale, rtol=0):
                 raise ValueError("W must be symmetric for an energy that the dynamics descend; pass "
                                  "symmetric=False for an asymmetric rule (no energy guarantee then)")
-            if float(W.diagonal().abs().max()) > tol * scale:
+            if float(W.diagonal(dim1=-2, dim2=-1).abs().max()) > tol * scale:
                 raise ValueError("W must have a zero diagonal (self-couplings break the single-flip energy "
                                  "argument); zero it, e.g. W.fill_diagonal_(0)")
         if theta is not None:
@@ -76,7 +81,7 @@ class PairwiseEnergy(Energy):
 
     @property
     def dim(self) -> int:
-        return self.W.shape[0]
+        return self.W.shape[-1]
 
     def _check(self, s: torch.Tensor) -> None:
         if not checks_enabled():
@@ -88,14 +93,14 @@ class PairwiseEnergy(Energy):
 
     def local_field(self, s: torch.Tensor) -> torch.Tensor:
         """h = W s + θ, ``[..., N]``."""
-        h = s @ self.W.T
+        h = _products.scores(s, self.W)
         return h if self.theta is None else h + self.theta
 
     def forward(self, s: torch.Tensor, beta: Beta = 1.0) -> torch.Tensor:
         """E(s) = −½ sᵀWs − θᵀs (β is not used: the couplings set the energy scale)."""
         self._check(s)
-        Ws = s @ (self.W if self.symmetric else 0.5 * (self.W + self.W.T)).T
-        e = -0.5 * (s * Ws).sum(-1)
+        W = self.W if self.symmetric else 0.5 * (self.W + self.W.transpose(-1, -2))
+        e = -0.5 * (s * _products.scores(s, W)).sum(-1)
         return e if self.theta is None else e - s @ self.theta
 
     def field_gaps(self, s: torch.Tensor, beta: Beta = 1.0) -> torch.Tensor:
@@ -113,7 +118,7 @@ class PairwiseEnergy(Energy):
         h = self.local_field(s)
         for i in (range(self.dim) if order is None else order.tolist()):
             new = choose(2.0 * h[..., i], s[..., i])
-            h = h + (new - s[..., i]).unsqueeze(-1) * self.W[:, i]
+            h = h + (new - s[..., i]).unsqueeze(-1) * self.W[..., :, i]
             s[..., i] = new
         return s
 

@@ -130,3 +130,12 @@ def test_glauber_overlap_at_small_load_follows_curie_weiss():
             assert m == pytest.approx((2 / torch.pi * temp / (200 * (temp - 1))) ** 0.5, rel=0.15), temp
     m = T.curie_weiss_overlap(0.7)
     assert abs(m - math.tanh(m / 0.7)) < 1e-12 and T.curie_weiss_overlap(1.2) == 0.0
+
+
+@pytest.mark.parametrize("rule", [C.hebbian, C.storkey, C.pseudo_inverse])
+def test_rules_take_a_stack_of_pattern_sets(rule):
+    X = torch.stack([C.random_patterns(6, 30, seed=k) for k in range(3)])
+    W = rule(X)
+    assert W.shape == (3, 30, 30)
+    for k in range(3):
+        assert torch.allclose(W[k], rule(X[k]), atol=1e-12)

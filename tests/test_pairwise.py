@@ -126,3 +126,18 @@ def test_binary_method_options_are_checked():
         hk.descend(E, s, 1.0, method="async", step_size=0.1)
     with pytest.raises(ValueError, match="binary energies"):
         hk.descend(hk.HopfieldEnergy(torch.randn(4, 3, dtype=D64)), s, 1.0, method="sync")
+
+
+def test_a_stack_of_networks_runs_like_each_network_alone():
+    Ws = torch.stack([_hebb(8, 40, seed=k)[1] for k in range(3)])          # [3, 40, 40]
+    s0 = torch.randint(0, 2, (3, 5, 40), generator=torch.Generator().manual_seed(9)).to(D64) * 2 - 1
+    E = hk.PairwiseEnergy(Ws.unsqueeze(1))                                   # [3, 1, 40, 40]: 5 states each
+    run = hk.descend(E, s0, 1.0, method="async", steps=30)
+    for k in range(3):
+        alone = hk.descend(hk.PairwiseEnergy(Ws[k]), s0[k], 1.0, method="async", steps=30)
+        n = alone.energies.shape[0]                                          # the stack runs until all stop
+        assert torch.equal(run.xi[k], alone.xi) and torch.allclose(run.energies[:n, k], alone.energies)
+    one_each = hk.PairwiseEnergy(Ws)                                         # [3, 40, 40] with states [3, 40]
+    assert torch.allclose(one_each(s0[:, 0]), torch.stack([hk.PairwiseEnergy(Ws[k])(s0[k, 0]) for k in range(3)]))
+    sync = hk.descend(E, s0, 1.0, method="sync", steps=30)
+    assert sync.xi.shape == s0.shape
