@@ -41,6 +41,8 @@ Layers (``hopfieldkit.nn``)
 Classical memory (``hopfieldkit.classical``)
     hebbian, storkey, pseudo_inverse, perceptron (W from ±1 patterns), overlaps, census (stored /
     reversed / odd mixture / spin glass), mixture_overlap
+    hopfieldkit.capacity: recall_rate, capacity_curve, largest_recalled under a stated Protocol
+    (classical rules, dense AM, exponential DAM, the modern network), vectorised over trials
 
 Theory (``hopfieldkit.theory``), symbolic checks (``hopfieldkit.symbolic``) and attention as
 structural inference (``hopfieldkit.bayes``): see their docs.
@@ -93,6 +95,7 @@ from .et import EnergyTransformerEnergy, MaskedETEnergy, et_block
 from .attractors import BetaSweep, FixedPoints, basins, beta_sweep, classify, fixed_points, grid_starts
 from . import theory
 from . import classical
+from . import capacity
 from .checkpoint import save_atomic
 from .positions import sincos_2d
 from .patches import patchify, unpatchify
@@ -109,5 +112,5 @@ __all__ = [
     "ExponentialLagrangian", "SigmoidLagrangian", "Neurons", "Synapse", "DenseSynapse", "ConvSynapse", "HopfieldSynapse", "BiasSynapse", "LagrangianEnergy",
     "Descent", "StepSizeWarning", "descend", "clear_caches", "retain_freed_memory", "unchecked", "EnergyTransformerEnergy", "MaskedETEnergy", "et_block",
     "patchify", "unpatchify", "FixedPoints", "BetaSweep", "fixed_points", "classify", "basins", "beta_sweep", "grid_starts",
-    "theory", "classical", "bayes", "nn", "save_atomic", "sincos_2d",
+    "theory", "classical", "capacity", "bayes", "nn", "save_atomic", "sincos_2d",
 ]
