@@ -208,3 +208,10 @@ def test_fair_comparison_matches_parameters_and_shares_the_other_tables_runs():
     assert fc.run("ait-tiny", "triangle", 3e-3) in mc.configs(["ait-tiny"])
     assert fc.run("vit-tiny", "triangle", 3e-3) in mc.configs(["vit-tiny"])
     assert fc.run("coordination-tiny", "triangle", 1e-2).name == "coordination-tiny__triangle__fair-lr0.01"
+
+
+def test_capacity_script_quick(tmp_path):
+    mod = _load("capacity")
+    md = mod.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "capacity_curves.png").exists() and (tmp_path / "capacity_classical_to_modern.png").exists()
+    assert "| 7 |" in md and "independent package" in md and "| dense-exp |" in md
