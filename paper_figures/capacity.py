@@ -84,8 +84,8 @@ def draw(curve_data, sizes, top, out_dir, corruption):
         ax.set_title(RULE_LABELS[rule], pad=28)
         ax.set_ylim(-0.03, 1.03)
         ax.legend(fontsize=7)
-    fig.suptitle(f"exact recall from {corruption:.0%} flipped bits (markers of theory at N = {sizes[-1]})", y=1.02)
-    fig.tight_layout()
+    fig.suptitle(f"exact recall from {corruption:.0%} flipped bits (markers of theory at N = {sizes[-1]})", y=1.08)
+    fig.subplots_adjust(wspace=0.08)
     fig.savefig(out_dir / "capacity_curves.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
@@ -112,8 +112,7 @@ def draw(curve_data, sizes, top, out_dir, corruption):
     ax.set_ylabel("largest P recalled (90 % of trials)")
     ax.set_title("classical to modern (dotted: theory)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "capacity_classical_to_modern.png", dpi=120)
+    fig.savefig(out_dir / "capacity_classical_to_modern.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
