@@ -68,7 +68,7 @@ def classical_to_modern(sizes, trials, corruption):
 def draw(curve_data, sizes, top, out_dir, corruption):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(K.RULES), figsize=(4 * len(K.RULES), 3.3), sharey=True)
+    fig, axes = plt.subplots(1, len(K.RULES), figsize=(4.2 * len(K.RULES), 3.6), sharey=True)
     for ax, rule in zip(axes, K.RULES):
         for N in sizes:
             if (rule, N) in curve_data:
@@ -81,11 +81,13 @@ def draw(curve_data, sizes, top, out_dir, corruption):
         for name, a in marks:
             ax.axvline(a, color="gray", ls=":", lw=1)
             ax.text(a, 1.02, name, rotation=90, fontsize=7, va="bottom", ha="center", color="gray")
-        ax.set_title(RULE_LABELS[rule], pad=28)
+        ax.set_title(RULE_LABELS[rule], pad=34)
         ax.set_ylim(-0.03, 1.03)
         ax.legend(fontsize=7)
-    fig.suptitle(f"exact recall from {corruption:.0%} flipped bits (markers of theory at N = {sizes[-1]})", y=1.08)
-    fig.subplots_adjust(wspace=0.08)
+        if ax is not axes[0]:
+            ax.set_ylabel("")
+    fig.suptitle(f"exact recall from {corruption:.0%} flipped bits (dotted: theory at N = {sizes[-1]})", y=1.12)
+    fig.subplots_adjust(wspace=0.12)
     fig.savefig(out_dir / "capacity_curves.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
