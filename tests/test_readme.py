@@ -3,11 +3,16 @@ import pathlib
 import re
 
 
-def test_readme_quick_start_runs(capsys):
+def _run_readme_block(heading: str, capsys) -> str:
+    """Execute the first ```python block after ``## heading`` in README.md; return what it printed."""
     text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    code = re.search(r"## Quick start.*?```python\n(.*?)```", text, re.S).group(1)
-    exec(compile(code, "README quick start", "exec"), {})
-    out = capsys.readouterr().out
+    code = re.search(rf"## {re.escape(heading)}.*?```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(code, f"README {heading}", "exec"), {})
+    return capsys.readouterr().out
+
+
+def test_readme_quick_start_runs(capsys):
+    out = _run_readme_block("Quick start", capsys)
     assert "converged=8/8" in out and "True" in out
 
 
@@ -90,16 +95,10 @@ def test_readme_gpu_commands_start_on_the_cpu(tmp_path, fake_cifar):
 
 
 def test_readme_layers_example_runs(capsys):
-    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    code = re.search(r"## Hopfield layers in a model.*?```python\n(.*?)```", text, re.S).group(1)
-    exec(compile(code, "README layers example", "exec"), {})
-    out = capsys.readouterr().out
+    out = _run_readme_block("Hopfield layers in a model", capsys)
     assert "torch.Size([4, 8, 4, 5]) 3" in out and "True" in out and "torch.Size([8, 2, 64])" in out
 
 
 def test_readme_classical_example_runs(capsys):
-    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    code = re.search(r"## Classical memory.*?```python\n(.*?)```", text, re.S).group(1)
-    exec(compile(code, "README classical example", "exec"), {})
-    out = capsys.readouterr().out
+    out = _run_readme_block("Classical memory", capsys)
     assert "10 of 10 states at a fixed point True 1.0" in out and "'stored': 10" in out
