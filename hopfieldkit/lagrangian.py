@@ -62,13 +62,17 @@ class IdentityLagrangian(Lagrangian):
         return 0.5 * (x * x).sum(-1)
 
 
-class LogSumExpLagrangian(Lagrangian):
-    """L = β⁻¹ log Σ_i exp(β x_i), g = softmax(β x) (Lemma A18 of [R])."""
+class _BetaLagrangian(Lagrangian):
+    """A Lagrangian with one sharpness β > 0."""
 
     def __init__(self, beta: float = 1.0):
         super().__init__()
         check_positive("beta", beta)
         self.beta = float(beta)
+
+
+class LogSumExpLagrangian(_BetaLagrangian):
+    """L = β⁻¹ log Σ_i exp(β x_i), g = softmax(β x) (Lemma A18 of [R])."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(self.beta * x, dim=-1) / self.beta
@@ -141,25 +145,15 @@ class RectifiedPowerLagrangian(Lagrangian):
         return (torch.relu(x) ** self.n).sum(-1) / self.n
 
 
-class ExponentialLagrangian(Lagrangian):
+class ExponentialLagrangian(_BetaLagrangian):
     """L = β⁻¹ Σ_i exp(β x_i), g = exp(β x) (Hessian diag(β exp(β x)) ≻ 0)."""
-
-    def __init__(self, beta: float = 1.0):
-        super().__init__()
-        check_positive("beta", beta)
-        self.beta = float(beta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.exp(self.beta * x).sum(-1) / self.beta
 
 
-class SigmoidLagrangian(Lagrangian):
+class SigmoidLagrangian(_BetaLagrangian):
     """L = β⁻¹ Σ_i log(1 + exp(β x_i)) (softplus), g = sigmoid(β x) (Hessian diag(β σ(1 − σ)) ≻ 0)."""
-
-    def __init__(self, beta: float = 1.0):
-        super().__init__()
-        check_positive("beta", beta)
-        self.beta = float(beta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F_.softplus(self.beta * x).sum(-1) / self.beta
