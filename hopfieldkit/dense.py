@@ -153,15 +153,11 @@ class DenseAMEnergy(Energy):
             s[..., i] = new
         return s
 
-    def async_sweep(self, sigma: torch.Tensor, beta: Beta = 1.0, order: torch.Tensor | None = None) -> torch.Tensor:
-        """One deterministic asynchronous sweep: :meth:`sweep` with the sign rule."""
-        return self.sweep(sigma, beta, order)
-
     def update(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Binary states: one asynchronous sweep (never raises E). Not defined for continuous states."""
         if self.state != "binary":
             raise NotImplementedError("continuous DenseAMEnergy has no closed-form update; use 'armijo'")
-        return self.async_sweep(xi, beta)
+        return self.sweep(xi, beta)
 
     @property
     def has_update(self) -> bool:

@@ -106,7 +106,7 @@ def test_other_constructors():
         hk.LagrangianEnergy({"v": hk.Neurons(3, hk.IdentityLagrangian())},
                             [(hk.DenseSynapse(torch.eye(3)), ("v", "h"))])
     with pytest.raises(ValueError, match="sigma must contain only -1 and \\+1"):
-        hk.DenseAMEnergy(torch.ones(2, 3)).async_sweep(torch.zeros(1, 3))
+        hk.DenseAMEnergy(torch.ones(2, 3)).sweep(torch.zeros(1, 3))
 
 
 from hopfieldkit import theory as T  # noqa: E402

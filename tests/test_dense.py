@@ -21,7 +21,7 @@ def test_T12_every_asynchronous_flip_does_not_raise_energy(F, n, gen):
     for sweep in range(3):
         for i in range(24):
             before = E(s, beta)
-            s = E.async_sweep(s, beta, order=torch.tensor([i]))
+            s = E.sweep(s, beta, order=torch.tensor([i]))
             after = E(s, beta)
             assert (after <= before + 1e-9 * before.abs().clamp_min(1)).all(), (F, n, sweep, i)
 
@@ -35,7 +35,7 @@ def test_exp_energy_matches_demircigil_form(gen):
     # the log-domain flip never overflows even where exp(x·σ) would
     big = _binary(5, 2000, gen)
     Eb = hk.DenseAMEnergy(big, F="exp")
-    out = Eb.async_sweep(big[:2].clone(), 1.0)
+    out = Eb.sweep(big[:2].clone(), 1.0)
     assert torch.equal(out, big[:2])
 
 
@@ -61,7 +61,7 @@ def test_T11_monte_carlo_capacity_n3():
     def recall(K):
         X = _binary(K, d, g)
         E = hk.DenseAMEnergy(X, F="poly", n=n)
-        return (E.async_sweep(X, 1.0) == X).all(-1).double().mean().item()
+        return (E.sweep(X, 1.0) == X).all(-1).double().mean().item()
 
     assert recall(int(k_max / 3)) == 1.0
     assert recall(int(k_max * 10)) < 0.5
@@ -111,7 +111,7 @@ def test_log_form_has_the_minima_and_the_update_of_the_exponential_energy(gen):
     exp_, lse_ = hk.DenseAMEnergy(X.double(), F="exp"), hk.DenseAMEnergy(X.double(), F="lse")
     beta = 0.3
     assert torch.allclose(lse_(s, beta), -torch.log(-beta * exp_(s, beta)) / beta, atol=1e-10)
-    assert torch.equal(exp_.async_sweep(s, beta), lse_.async_sweep(s, beta))
+    assert torch.equal(exp_.sweep(s, beta), lse_.sweep(s, beta))
     fe = hk.fixed_points(exp_, beta, s)
     fl = hk.fixed_points(lse_, beta, s)
     assert torch.equal(fe.points, fl.points) and torch.equal(fe.stable, fl.stable)

@@ -1,20 +1,7 @@
-"""Bounds and conditions of the papers, as functions (numbers refer to arXiv 2008.02217v3 [R]).
+"""Ramsauer et al.'s theorems for the continuous modern Hopfield network (arXiv 2008.02217v3, [R]).
 
-Every function returns the quantity the theorem bounds, so tests can hold numerics against it.
-Row convention: ``patterns`` is ``[N, d]``. Nothing here claims tightness: the tests hold numerics
-against each bound, never the other way round (``docs/theory.md`` lists what is derived here
-beyond the paper). Every argument is checked: a bad one raises a ``ValueError``/``TypeError`` that
-names it.
-
-[R] Ramsauer et al., Hopfield Networks is All You Need (ICLR 2021).
-[KH16] Krotov & Hopfield, Dense Associative Memory for Pattern Recognition (NeurIPS 2016).
-[D17] Demircigil et al., On a model of associative memory with huge storage capacity (2017).
-
-Classical pairwise network (N neurons, P random ±1 patterns, load α = P/N):
-[MPRV87] McEliece, Posner, Rodemich, Venkatesh, The capacity of the Hopfield associative memory (1987).
-[AGS85] Amit, Gutfreund, Sompolinsky, Storing infinite numbers of patterns in a spin-glass model (1985).
-[G88] Gardner, The space of interactions in neural network models (1988).
-[S97] Storkey, Increasing the capacity of a Hopfield network without sacrificing functionality (1997).
+E(ξ) = −β⁻¹ lse(β, Xξ) + ½ξᵀξ + β⁻¹ ln N + ½M², update f(ξ) = Xᵀ softmax(βXξ), Jacobian
+J(ξ) = β Xᵀ(diag p − ppᵀ)X with p = softmax(βXξ). Row convention: ``patterns`` X is ``[N, d]``.
 """
 from __future__ import annotations
 
@@ -25,66 +12,19 @@ import numpy as np
 import torch
 from scipy.special import lambertw
 
-from ._checks import check_beta, check_tensor
+from .._checks import check_tensor
+from ._args import _beta, _capacity_args, _index, _int, _patterns, _positive, _states
 
 __all__ = [
     "max_norm", "separation", "query_separation", "well_separated_threshold", "is_well_separated",
     "sphere_radius", "in_sphere", "retrieval_error_bound", "jacobian_mean_bound",
     "fixed_point_error_bound", "sandwich_bounds", "hull_upper_bound", "global_contraction",
     "MetastableConditions", "metastable_conditions", "simplex_beta_c", "StorageCapacity",
-    "storage_capacity", "storage_capacity_corollary", "krotov_capacity", "demircigil_alpha",
-    "mass_count", "hebb_capacity_all", "hebb_capacity_single", "AGS_ALPHA_C", "ags_capacity", "storkey_capacity",
-    "gardner_alpha", "hebb_bit_error", "curie_weiss_overlap", "paramagnetic_temperature",
+    "storage_capacity", "storage_capacity_corollary", "mass_count",
+    "jacobian_bound", "global_jacobian_bound", "pattern_retrieval_bound", "sphere_contraction_bound",
+    "metastable_jacobian_bound", "metastable_error_bound", "sphere_storage_condition",
+    "placed_storage_condition", "storage_dimension", "expected_separation_condition",
 ]
-
-
-def _patterns(patterns: torch.Tensor, min_n: int = 1) -> torch.Tensor:
-    X = check_tensor("patterns", patterns, ndim=2)
-    if X.shape[0] < min_n or X.shape[1] < 1:
-        need = f"at least {min_n} patterns" if min_n > 1 else "N, d >= 1"
-        raise ValueError(f"patterns must be [N, d] with {need}, got shape {tuple(X.shape)}")
-    return X
-
-
-def _beta(beta: float) -> float:
-    b = check_beta(beta)
-    if isinstance(b, torch.Tensor):
-        if b.numel() != 1:
-            raise ValueError(f"beta must be one positive number here, got a tensor of shape {tuple(b.shape)}")
-        b = float(b)
-    return b
-
-
-def _int(name: str, v: object, least: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < least:
-        raise ValueError(f"{name} must be an integer >= {least}, got {v!r}")
-    return int(v)
-
-
-def _positive(name: str, v: object) -> float:
-    if isinstance(v, torch.Tensor) and v.numel() == 1:
-        v = float(v)
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not (0 < float(v) < math.inf):
-        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-    return float(v)
-
-
-def _index(i: object, N: int, name: str = "i") -> int:
-    if isinstance(i, torch.Tensor) and i.numel() == 1 and not i.is_floating_point():
-        i = int(i)
-    if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not (-N <= int(i) < N):
-        raise ValueError(f"{name} must be a pattern index in [0, {N}) (N = {N} patterns), got {i!r}")
-    return int(i) % N
-
-
-def _states(name: str, xi: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    check_tensor(name, xi, min_dim=1)
-    if xi.shape[-1] != X.shape[1]:
-        raise ValueError(f"{name} must have shape [..., {X.shape[1]}] (the pattern dimension d = {X.shape[1]}), "
-                         f"got {tuple(xi.shape)}")
-    if xi.dtype != X.dtype or xi.device != X.device:
-        raise TypeError(f"{name} has dtype {xi.dtype} on {xi.device} but patterns have {X.dtype} on {X.device}")
-    return xi
 
 
 def max_norm(patterns: torch.Tensor) -> torch.Tensor:
@@ -281,16 +221,6 @@ def storage_capacity(beta: float, K: float, d: int, p: float) -> StorageCapacity
     return StorageCapacity(c, math.sqrt(p) * c ** ((d - 1) / 4), c >= (2 / math.sqrt(p)) ** (4 / (d - 1)))
 
 
-def _capacity_args(beta, K, d, p) -> tuple[float, float, int, float]:
-    """β > 0, K > 0, d ≥ 2 (the bounds divide by d − 1), 0 < p ≤ 1."""
-    b = _beta(beta)
-    K = _positive("K", K)
-    d = _int("d", d, 2)
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not (0 < p <= 1):
-        raise ValueError(f"p must be a probability in (0, 1], got {p!r}")
-    return b, K, d, float(p)
-
-
 def storage_capacity_corollary(beta: float, K: float, d: int, p: float) -> float:
     """c of [R] Corollary A1 (no Lambert W): u = a + ln b, Ω = W₀(1); c = b/U with
     U = ln((Ω eᵘ + 1)/(Ω(1+Ω))) for u ≤ 0 and U = u^{u/(1+u)} for u > 0."""
@@ -303,24 +233,6 @@ def storage_capacity_corollary(beta: float, K: float, d: int, p: float) -> float
     return b / U
 
 
-def krotov_capacity(d: int, n: int) -> float:
-    """Patterns storable without errors in a polynomial DAM: K ≈ d^{n−1} / (2 (2n−3)!! ln d)
-    ([KH16] Eq. 6); d = 100 gives ≈ 10.86, 361.9, 7238 for n = 2, 3, 4."""
-    d, n = _int("d", d, 2), _int("n", n, 2)
-    dfact = math.prod(range(2 * n - 3, 0, -2))
-    return d ** (n - 1) / (2.0 * dfact * math.log(d))
-
-
-def demircigil_alpha(rho: float) -> float:
-    """Largest α with N = e^{αd} patterns retrieved from Hamming radius ρd: α < I(1−2ρ)/2,
-    I(a) = ½((1+a)ln(1+a) + (1−a)ln(1−a)) ([D17] via [R] Theorem A10); ρ = 0 gives ln(2)/2."""
-    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not (0 <= rho < 0.5):
-        raise ValueError(f"rho must be a number in [0, 0.5), got {rho!r}")
-    a = 1 - 2 * rho
-    I = 0.5 * ((1 + a) * math.log(1 + a) + ((1 - a) * math.log(1 - a) if a < 1 else 0.0))
-    return I / 2
-
-
 def mass_count(weights: torch.Tensor, mass: float = 0.9) -> torch.Tensor:
     """k: the fewest softmax entries whose sum reaches ``mass`` ([R] §4's metastable-state size)."""
     check_tensor("weights", weights, min_dim=1)
@@ -331,78 +243,159 @@ def mass_count(weights: torch.Tensor, mass: float = 0.9) -> torch.Tensor:
     return (s < mass - tol).sum(-1) + 1
 
 
+
+
 # ----------------------------------------------------------------------------------------------
-# The classical pairwise network (Hebb's rule unless named)
+# Jacobian and one-step lemmas (A2, A3, A4, A6, A8, A9)
 # ----------------------------------------------------------------------------------------------
-AGS_ALPHA_C = 0.138
-"""Critical load of Hebb's rule for retrieval with a small fraction of errors (replica theory, [AGS85])."""
+def _weights(X: torch.Tensor, xi: torch.Tensor, beta: float) -> torch.Tensor:
+    return torch.softmax(beta * (xi @ X.T), dim=-1)
 
 
-def hebb_capacity_all(N: int) -> float:
-    """P = N / (4 ln N): all patterns exact fixed points with probability → 1 ([MPRV87])."""
-    N = _int("N", N, 2)
-    return N / (4 * math.log(N))
+def _cluster(X: torch.Tensor, cluster) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index tensor of the cluster and the mask of the patterns outside it."""
+    N = X.shape[0]
+    try:
+        members = [_index(j, N, "cluster") for j in cluster]
+    except TypeError:
+        raise TypeError(f"cluster must be a list of pattern indices, got {type(cluster).__name__}") from None
+    if len(set(members)) != len(members):
+        raise ValueError(f"cluster must not repeat an index, got {list(cluster)}")
+    if not 1 <= len(members) < N:
+        raise ValueError(f"cluster must hold between 1 and N-1 = {N - 1} pattern indices, got {len(members)}")
+    idx = torch.as_tensor(members, device=X.device, dtype=torch.long)
+    rest = torch.ones(N, dtype=torch.bool, device=X.device)
+    rest[idx] = False
+    return idx, rest
 
 
-def hebb_capacity_single(N: int) -> float:
-    """P = N / (2 ln N): each single pattern an exact fixed point with probability → 1 ([MPRV87])."""
-    N = _int("N", N, 2)
-    return N / (2 * math.log(N))
+def jacobian_bound(patterns: torch.Tensor, xi: torch.Tensor, beta: float) -> torch.Tensor:
+    """‖J(ξ)‖₂ ≤ 2β‖X‖₂² max_i p_i(1 − p_i) ≤ 2βNM² max_i p_i(1 − p_i) ([R] Lemma A2); ``[...]``.
+
+    Returns the first (tighter) form; max_i p_i(1 − p_i) ≤ ¼ always.
+    """
+    X = _patterns(patterns)
+    b = _beta(beta)
+    p = _weights(X, _states("xi", xi, X), b)
+    return 2.0 * b * torch.linalg.matrix_norm(X, ord=2) ** 2 * (p * (1 - p)).max(-1).values
 
 
-def ags_capacity(N: int) -> float:
-    """P = 0.138 N: retrieval with a small fraction of errors ([AGS85])."""
-    return AGS_ALPHA_C * _int("N", N, 1)
+def global_jacobian_bound(patterns: torch.Tensor, beta: float) -> float:
+    """‖J(ξ)‖₂ ≤ β m_max² for every ξ, m_max = max_i ‖x_i − m_x‖ ([R] Lemma A3); below 1 the update
+    is a contraction (:func:`global_contraction`)."""
+    X = _patterns(patterns)
+    return _beta(beta) * float((X - X.mean(0)).norm(dim=-1).max()) ** 2
 
 
-def storkey_capacity(N: int) -> float:
-    """P = N / √(2 ln N): the capacity Storkey states for his rule ([S97])."""
-    N = _int("N", N, 2)
-    return N / math.sqrt(2 * math.log(N))
+def pattern_retrieval_bound(patterns: torch.Tensor, xi: torch.Tensor, beta: float):
+    """([R] Lemma A4) For the pattern i least separated from ξ, with c its query separation
+    (:func:`query_separation`) and ε = (N − 1) e^{−βc}:  p_i ≥ 1 − ε and ‖x_i − f(ξ)‖ ≤ 2εM.
+
+    Returns ``(i, eps, bound)``, each ``[...]``.
+    """
+    X = _patterns(patterns, min_n=2)
+    b = _beta(beta)
+    i, c = query_separation(X, xi)
+    eps = (X.shape[0] - 1) * torch.exp(-b * c)
+    return i, eps, 2.0 * eps * max_norm(X)
 
 
-def _phi(x: float) -> float:
-    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+def sphere_contraction_bound(patterns: torch.Tensor, i: int, beta: float) -> float:
+    """‖J^m‖₂ ≤ 1 − 2(N−1)² exp(−2β(Δ_i + 2/(βN))) βNM² on S_i when Δ_i meets the well-separated
+    condition (A2) ([R] Lemma A6): f contracts S_i. ``nan`` where (A2) fails (the lemma says nothing)."""
+    X = _patterns(patterns, min_n=2)
+    i = _index(i, X.shape[0])
+    b, N, M = _beta(beta), X.shape[0], float(max_norm(X))
+    delta = float(separation(X)[i])
+    if delta < well_separated_threshold(N, b, M):
+        return float("nan")
+    return 1.0 - 2.0 * (N - 1) ** 2 * math.exp(-2.0 * b * (delta + 2.0 / (b * N))) * b * N * M * M
 
 
-def _Phi(x: float) -> float:
-    return 0.5 * math.erfc(-x / math.sqrt(2))
+def metastable_jacobian_bound(patterns: torch.Tensor, cluster: list[int], xi: torch.Tensor,
+                              beta: float) -> torch.Tensor:
+    """‖J(ξ)‖₂ ≤ β((1 − γ) m_max² + 2γ(2 − γ)M²) with γ = Σ_{j∉cluster} p_j and m_max the largest
+    distance of a cluster member from the cluster mean ([R] Lemma A8); ``[...]``."""
+    X = _patterns(patterns, min_n=2)
+    b = _beta(beta)
+    idx, rest = _cluster(X, cluster)
+    gamma = _weights(X, _states("xi", xi, X), b)[..., rest].sum(-1)
+    m_max = (X[idx] - X[idx].mean(0)).norm(dim=-1).max()
+    M = max_norm(X)
+    return b * ((1 - gamma) * m_max**2 + 2 * gamma * (2 - gamma) * M**2)
 
 
-def gardner_alpha(kappa: float = 0.0) -> float:
-    """α_c(κ) = 1 / ∫_{−κ}^{∞} Dz (z + κ)² = 1 / ((1 + κ²)Φ(κ) + κφ(κ)): the most patterns per
-    neuron that independent rows can store with stability margin κ ([G88]); α_c(0) = 2."""
-    if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not (kappa >= 0 and math.isfinite(kappa)):
-        raise ValueError(f"kappa must be a finite number >= 0, got {kappa!r}")
-    return 1.0 / ((1 + kappa * kappa) * _Phi(kappa) + kappa * _phi(kappa))
+def metastable_error_bound(patterns: torch.Tensor, cluster: list[int], xi: torch.Tensor,
+                           beta: float) -> torch.Tensor:
+    """‖m_x − f(ξ)‖ ≤ m_max + 2γM ≤ m_max + 2εM with c = ξᵀm_x − max_{j∉cluster} ξᵀx_j and
+    ε = (N − l) e^{−βc} ([R] Lemma A9); returns the ε form, ``[...]`` (γ ≤ ε for every ξ)."""
+    X = _patterns(patterns, min_n=2)
+    b = _beta(beta)
+    idx, rest = _cluster(X, cluster)
+    xi = _states("xi", xi, X)
+    m = X[idx].mean(0)
+    c = xi @ m - (xi @ X[rest].T).max(-1).values
+    eps = (X.shape[0] - idx.numel()) * torch.exp(-b * c)
+    m_max = (X[idx] - m).norm(dim=-1).max()
+    return m_max + 2.0 * eps * max_norm(X)
 
 
-def hebb_bit_error(alpha: float) -> float:
-    """P(a bit of a stored pattern is unstable under Hebb's rule) = Φ(−1/√α) for large N
-    (signal 1 against crosstalk of variance α); α = 0.138 gives 0.0036."""
-    alpha = _positive("alpha", alpha)
-    return _Phi(-1.0 / math.sqrt(alpha))
+# ----------------------------------------------------------------------------------------------
+# Storage on the sphere: the master inequality and Theorems A3, A4, A6, A7
+# ----------------------------------------------------------------------------------------------
+def sphere_storage_condition(N: int, d: int, M: float, beta: float, alpha_min: float | None = None) -> bool:
+    """M²(1 − cos α_min) ≥ 2/(βN) + β⁻¹ ln(2N²βM²) ([R] Eq. 311): N patterns on the sphere of
+    radius M whose smallest pairwise angle is α_min are all stored (each meets (A2)).
+
+    ``alpha_min=None`` takes the equidistant placement of Theorems A3/A4, α_min = 2π / N^{1/(d−1)}.
+    """
+    N, d, M, b = _int("N", N, 2), _int("d", d, 2), _positive("M", M), _beta(beta)
+    if alpha_min is None:
+        alpha_min = 2 * math.pi / N ** (1.0 / (d - 1))
+    elif isinstance(alpha_min, bool) or not isinstance(alpha_min, (int, float)) or not 0 < alpha_min <= math.pi:
+        raise ValueError(f"alpha_min must be an angle in (0, pi], got {alpha_min!r}")
+    return M * M * (1 - math.cos(alpha_min)) >= 2 / (b * N) + math.log(2 * N * N * b * M * M) / b
 
 
-def curie_weiss_overlap(T: float, tol: float = 1e-14) -> float:
-    """The positive root m of m = tanh(m / T) (the overlap at vanishing load and temperature T);
-    0 for T ≥ 1. Bisection on [0, 1]."""
-    T = _positive("T", T)
-    if T >= 1:
-        return 0.0
-    lo, hi = 1e-300, 1.0                     # f(m) = tanh(m/T) − m is > 0 just above 0 and < 0 at 1
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if math.tanh(mid / T) > mid:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+def placed_storage_condition(d: int, exponent: int, K: float) -> bool:
+    """Whether N = 2^{exponent·(d−1)} equidistant patterns on the sphere of radius M = K√(d−1) meet
+    :func:`sphere_storage_condition` at β = 1 ([R] Theorems A3, A4).
+
+    The theorems: exponent 2 with K = 2 for d ≥ 4 or K = 1.7 for d ≥ 50 (A3); exponent 3 with K = 5
+    for d ≥ 3 or K = 4 for d ≥ 13 (A4).
+    """
+    d, e, K = _int("d", d, 2), _int("exponent", exponent, 1), _positive("K", K)
+    # N itself overflows a float at large d: the condition only needs ln N and 2π / N^{1/(d−1)} = 2π / 2^e
+    lnN = e * (d - 1) * math.log(2)
+    M2 = K * K * (d - 1)
+    return M2 * (1 - math.cos(2 * math.pi / 2**e)) >= 2 * math.exp(-lnN) + math.log(2 * M2) + 2 * lnN
 
 
-def paramagnetic_temperature(alpha: float) -> float:
-    """T_g = 1 + √α: above it the Hebbian network is paramagnetic (no order), below it a spin
-    glass or retrieval ([AGS85])."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (alpha >= 0 and math.isfinite(alpha)):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-    return 1.0 + math.sqrt(alpha)
+def storage_dimension(beta: float, K: float, c: float, p: float) -> float:
+    """The dimension d at which Theorem 3 gives exactly this c ([R] Theorem A6):
+    a = ln(c)/2 − K²β/(5c), b = 1 + ln(2pβK²), d = 1 + W(a e^{−b})/a (W₀ for a > 0, W₋₁ for a < 0,
+    d = 1 + e^{−b} for a = 0). Raises where a e^{−b} < −1/e (no real solution)."""
+    b_, K = _beta(beta), _positive("K", K)
+    c = _positive("c", c)
+    _, _, _, p = _capacity_args(beta, K, 2, p)
+    a = math.log(c) / 2 - K * K * b_ / (5 * c)
+    bb = 1 + math.log(2 * p * b_ * K * K)
+    if a == 0:
+        return 1 + math.exp(-bb)
+    z = a * math.exp(-bb)
+    if z < -1 / math.e:
+        raise ValueError(f"no dimension gives c = {c} here: a e^(-b) = {z:.4g} < -1/e (a = {a:.4g}, b = {bb:.4g})")
+    w = lambertw(z, 0 if a > 0 else -1)
+    return 1 + float(np.real(w)) / a
+
+
+def expected_separation_condition(beta: float, K: float, c: float, d: int) -> bool:
+    """([R] Theorem A7) (1/5)(d−1)K²c⁻¹(1 − ln(d−1)/(d−1))² ≥ 2/(βc^{(d−1)/4}) + β⁻¹ln(2c^{(d−1)/2}β(d−1)K²):
+    then N = c^{(d−1)/4} random patterns on the sphere of radius K√(d−1) are stored in expectation."""
+    b, K, d = _beta(beta), _positive("K", K), _int("d", d, 2)
+    c = _positive("c", c)
+    if c < 1:
+        raise ValueError(f"c must be >= 1, got {c!r}")
+    lhs = (d - 1) * K * K / (5 * c) * (1 - math.log(d - 1) / (d - 1)) ** 2
+    rhs = 2 / (b * c ** ((d - 1) / 4)) + (math.log(2 * b * (d - 1) * K * K) + (d - 1) / 2 * math.log(c)) / b
+    return lhs >= rhs
