@@ -165,17 +165,7 @@ def metastable_conditions(patterns: torch.Tensor, cluster: list[int], beta: floa
     """
     X = _patterns(patterns, min_n=2)
     b, N, M = _beta(beta), X.shape[0], float(max_norm(X))
-    try:
-        members = [_index(j, N, "cluster") for j in cluster]
-    except TypeError:
-        raise TypeError(f"cluster must be a list of pattern indices, got {type(cluster).__name__}") from None
-    if len(set(members)) != len(members):
-        raise ValueError(f"cluster must not repeat an index, got {list(cluster)}")
-    idx = torch.as_tensor(members, device=X.device, dtype=torch.long)
-    if idx.numel() < 1 or idx.numel() >= N:
-        raise ValueError(f"cluster must hold between 1 and N-1 = {N - 1} pattern indices, got {idx.numel()}")
-    rest = torch.ones(N, dtype=torch.bool, device=X.device)
-    rest[idx] = False
+    idx, rest = _cluster(X, cluster)
     m = X[idx].mean(0)
     m_max = float((X[idx] - m).norm(dim=-1).max())
     delta_m = float(m @ m - (X[rest] @ m).max())
