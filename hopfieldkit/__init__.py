@@ -41,7 +41,7 @@ Layers (``hopfieldkit.nn``)
 Classical memory (``hopfieldkit.classical``)
     hebbian, storkey, pseudo_inverse, perceptron (W from ±1 patterns), overlaps, census (stored /
     reversed / odd mixture / spin glass), mixture_overlap
-    hopfieldkit.capacity: recall_rate, capacity_curve, largest_recalled under a stated Protocol
+    hopfieldkit.capacity: recall_rate, capacity_curve, largest_recalled, basin_radius under a stated Protocol
     (classical rules, dense AM, exponential DAM, the modern network), vectorised over trials
 
 Theory (``hopfieldkit.theory``), symbolic checks (``hopfieldkit.symbolic``) and attention as

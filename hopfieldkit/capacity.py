@@ -213,3 +213,39 @@ def largest_recalled(model: str, N: int, *, threshold: float = 0.9, start: int =
         else:
             hi = mid
     return lo
+
+
+@dataclass
+class Basin:
+    """The outcome of :func:`basin_radius`: the largest corruption (fraction of flipped bits)
+    recalled in at least ``threshold`` of the trials (``nan`` when not even the uncorrupted pattern
+    is), the corruptions tried with their rates, and the protocol of the last one."""
+
+    radius: float
+    corruptions: list[float]
+    rates: list[float]
+    protocol: dict
+
+
+def basin_radius(model: str, N: int, P: int, *, threshold: float = 0.9, step: float = 0.025, **kw) -> Basin:
+    """Basin size: :func:`recall_rate` at corruption 0, ``step``, 2·``step``, … (below 0.5) until the
+    rate falls below ``threshold``. Every corruption uses the same seed, so the same patterns and
+    targets: only the flips differ. Other keywords go to :func:`recall_rate` (criterion, trials, …)."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < 0.5:
+        raise ValueError(f"step must be a fraction in (0, 0.5), got {step!r}")
+    if "corruption" in kw:
+        raise ValueError("basin_radius scans the corruption itself; do not pass corruption")
+    tried, rates, radius, r = [], [], float("nan"), None
+    k = 0
+    while k * step < 0.5:
+        c = round(k * step, 12)
+        r = recall_rate(model, N, P, corruption=c, **kw)
+        tried.append(c)
+        rates.append(r.rate)
+        if r.rate < threshold:
+            break
+        radius = c
+        k += 1
+    return Basin(radius, tried, rates, asdict(r.protocol))

@@ -1,4 +1,6 @@
 """The capacity harness against theory and against an independent package's measurement."""
+import math
+
 import pytest
 
 from hopfieldkit import capacity as K
@@ -45,3 +47,21 @@ def test_the_protocol_is_checked_and_stated():
         kw = dict(model="hebbian", N=20, P=2) | bad
         with pytest.raises(ValueError, match=match):
             K.recall_rate(kw.pop("model"), kw.pop("N"), kw.pop("P"), **kw)
+
+
+def test_basin_radius_shrinks_with_load_and_agrees_with_its_rates():
+    radii = []
+    for P in (3, 8, 12):
+        b = K.basin_radius("hebbian", 100, P, criterion="overlap", trials=30, seed=1)
+        # the scan stops at the first corruption below the threshold; the radius is the one before it
+        assert all(r >= 0.9 for r in b.rates[:-1]) and (b.rates[-1] < 0.9 or b.corruptions[-1] >= 0.475)
+        assert b.radius == b.corruptions[-2] and b.protocol["criterion"] == "overlap"
+        radii.append(b.radius)
+    assert radii[0] >= 0.3 and radii[0] > radii[2]
+    # above α_c ≈ 0.14 Hebb does not keep even the uncorrupted pattern within 0.95 overlap
+    over = K.basin_radius("hebbian", 100, 25, criterion="overlap", trials=30)
+    assert math.isnan(over.radius) and over.corruptions == [0.0]
+    # Storkey's basins are larger than Hebb's at the same load (Storkey 1997)
+    assert K.basin_radius("storkey", 100, 12, criterion="overlap", trials=30, seed=1).radius > radii[2]
+    with pytest.raises(ValueError, match="corruption"):
+        K.basin_radius("hebbian", 100, 3, corruption=0.1)
