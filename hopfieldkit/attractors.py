@@ -26,8 +26,10 @@
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch.func import hessian as func_hessian
 from torch.func import jacrev, vmap
@@ -36,7 +38,7 @@ from ._checks import check_beta, check_positive, check_tensor
 from .descend import descend
 from .energy import EnergyFn, has_update
 from .hopfield import HopfieldEnergy
-from .theory import mass_count
+from .theory import contraction_beta, mass_count, well_separated_beta
 
 KINDS = ("single", "metastable", "global")
 
@@ -389,6 +391,8 @@ class BetaSweep:
     counts: dict[str, torch.Tensor]        # kind -> [B] stable fixed points of that kind
     mean_support: torch.Tensor             # [B] mean k over the stable fixed points
     results: list[FixedPoints]
+    beta_contraction: float = float("nan")  # below: one global fixed point ([R] Lemma A3)
+    beta_separated: float = float("nan")    # from here on every pattern is well separated ([R] Lemma A7)
 
     def table(self) -> str:
         rows = [f"{'beta':>10} {'stable':>6} {'single':>6} {'metastable':>10} {'global':>6} {'mean k':>7}"]
@@ -398,8 +402,9 @@ class BetaSweep:
                         f"{float(self.mean_support[i]):>7.2f}")
         return "\n".join(rows)
 
-    def plot(self, ax=None):
-        """Stacked counts of stable fixed points of each kind against β (log axis)."""
+    def plot(self, ax=None, theory: bool = True):
+        """Stacked counts of stable fixed points of each kind against β (log axis); ``theory`` marks
+        the Lemma A3 contraction β = 1/m_max² and the β from which every pattern is well separated."""
         import matplotlib.pyplot as plt
 
         ax = ax or plt.subplots(figsize=(6, 3.5))[1]
@@ -411,6 +416,14 @@ class BetaSweep:
             ax.bar(range(len(b)), c, bottom=bottom, color=colors[kind], label=kind)
             bottom = bottom + c
         ax.set_xticks(range(len(b)), [f"{v:.3g}" for v in b], rotation=45)
+        if theory and len(b) > 1:
+            logb = np.log(b)
+            marks = (("Lemma A3: contraction below", self.beta_contraction, ":"),
+                     ("Lemma A7: all separated above", self.beta_separated, "--"))
+            for label, value, ls in marks:
+                if math.isfinite(value) and logb[0] <= math.log(value) <= logb[-1]:
+                    ax.axvline(float(np.interp(math.log(value), logb, np.arange(len(b)))), color="k", ls=ls, lw=1,
+                               label=f"{label} (β = {value:.3g})")
         ax.set_xlabel("β")
         ax.set_ylabel("stable fixed points")
         ax.legend()
@@ -453,4 +466,4 @@ def beta_sweep(patterns: torch.Tensor, betas, inits: torch.Tensor | int = 200, *
     n_stable = torch.tensor([int(r.stable.sum()) for r in results])
     mean_k = torch.tensor([float(r.support[r.stable].double().mean()) if bool(r.stable.any()) else float("nan")
                            for r in results])
-    return BetaSweep(betas, n_stable, counts, mean_k, results)
+    return BetaSweep(betas, n_stable, counts, mean_k, results, contraction_beta(X), well_separated_beta(X))

@@ -147,3 +147,31 @@ def test_theorem_A7_condition():
     assert holds.index(True) + 2 == 21 and all(holds[19:])
     with pytest.raises(ValueError, match="c must be >= 1"):
         theory.expected_separation_condition(1.0, 3.0, 0.5, 30)
+
+
+def test_well_separated_and_contraction_betas(gen):
+    for _ in range(5):
+        X = sphere_patterns(6, 12, 3.0, gen)
+        b = theory.well_separated_beta(X)
+        assert bool(theory.is_well_separated(X, b * 1.0001).all()) and bool(theory.is_well_separated(X, b * 10).all())
+        assert not bool(theory.is_well_separated(X, b / 1.01).all())
+        c = theory.contraction_beta(X)
+        assert theory.global_contraction(X, 0.999 * c) and not theory.global_contraction(X, 1.001 * c)
+    twins = torch.cat([X[:1], X[:1], X[1:]])
+    assert theory.well_separated_beta(twins) == float("inf")
+
+
+def test_beta_sweep_carries_and_draws_the_theory_marks():
+    import matplotlib.pyplot as plt
+    import hopfieldkit as hk
+
+    g = torch.Generator().manual_seed(0)
+    X = sphere_patterns(5, 8, 2.0, g)
+    sweep = hk.beta_sweep(X, [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0], 20, steps=300)
+    assert sweep.beta_contraction == pytest.approx(theory.contraction_beta(X))
+    assert sweep.beta_separated == pytest.approx(theory.well_separated_beta(X))
+    fig, ax = plt.subplots()
+    sweep.plot(ax)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert sum("Lemma" in label for label in labels) == 2
+    plt.close(fig)

@@ -24,6 +24,7 @@ __all__ = [
     "jacobian_bound", "global_jacobian_bound", "pattern_retrieval_bound", "sphere_contraction_bound",
     "metastable_jacobian_bound", "metastable_error_bound", "sphere_storage_condition",
     "placed_storage_condition", "storage_dimension", "expected_separation_condition",
+    "well_separated_beta", "contraction_beta",
 ]
 
 
@@ -60,6 +61,37 @@ def is_well_separated(patterns: torch.Tensor, beta: float) -> torch.Tensor:
     X = _patterns(patterns, min_n=2)
     thr = well_separated_threshold(X.shape[0], beta, float(max_norm(X)))
     return separation(X) >= thr
+
+
+def well_separated_beta(patterns: torch.Tensor) -> float:
+    """The smallest β from which on every pattern meets Lemma A7's condition (:func:`is_well_separated`),
+    to 0.1 %: a log grid over [10⁻⁴, 10¹⁰], then bisection below the first grid point after which
+    the condition holds at every grid point. ``inf`` when some pattern is not separated (Δ_i ≤ 0)."""
+    X = _patterns(patterns, min_n=2)
+    if not bool((separation(X) > 0).all()):
+        return float("inf")
+    grid = np.logspace(-4, 10, 561)
+    ok = [bool(is_well_separated(X, float(b)).all()) for b in grid]
+    if not ok[-1]:
+        return float("inf")
+    k = len(ok) - 1
+    while k > 0 and ok[k - 1]:
+        k -= 1
+    if k == 0:
+        return float(grid[0])
+    lo, hi = float(grid[k - 1]), float(grid[k])
+    while hi / lo > 1.001:
+        mid = math.sqrt(lo * hi)
+        lo, hi = (lo, mid) if bool(is_well_separated(X, mid).all()) else (mid, hi)
+    return hi
+
+
+def contraction_beta(patterns: torch.Tensor) -> float:
+    """1 / m_max², m_max = max_i ‖x_i − m_x‖: below it the update contracts to one global fixed
+    point ([R] Lemma A3; :func:`global_contraction`)."""
+    X = _patterns(patterns)
+    m_max = float((X - X.mean(0)).norm(dim=-1).max())
+    return 1.0 / m_max**2 if m_max > 0 else float("inf")
 
 
 def sphere_radius(N: int, beta: float, M: float) -> float:
