@@ -1,5 +1,6 @@
 """The figure scripts run end to end at their smallest setting and write what they promise."""
 import importlib.util
+import json
 import pathlib
 import torch
 
@@ -215,3 +216,15 @@ def test_capacity_script_quick(tmp_path):
     md = mod.main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "capacity_curves.png").exists() and (tmp_path / "capacity_classical_to_modern.png").exists()
     assert "| 7 |" in md and "independent package" in md and "| dense-exp |" in md
+
+
+def test_classical_dynamics_script_quick(tmp_path):
+    res = _load("classical_dynamics").main(["--quick", "--out", str(tmp_path)])
+    for name in ("basins", "temperature", "phase_diagram", "census"):
+        assert (tmp_path / f"classical_{name}.png").exists(), name
+    md = (tmp_path / "classical_dynamics.md").read_text()
+    assert "## (5)" in md and "α_M(T)" in md and "spin glass" in md
+    # low temperature keeps the start pattern, high temperature loses it
+    low, high = res["temperature"]["P = 1"][0]["m"], res["temperature"]["P = 1"][-1]["m"]
+    assert low > 0.9 > 0.5 > abs(high)
+    assert json.loads((tmp_path / "classical_dynamics.json").read_text())["settings"]["basin_n"] == 40
