@@ -171,6 +171,28 @@ class HopfieldEnergy(Energy):
         fast = _fast.hopfield_step(xi, X, b, self.mask, owner=self)
         return fast if fast is not None else self._read(self._weights(xi, b, X), X)
 
+    def update_and_energy(self, xi: torch.Tensor, beta: Beta) -> tuple[torch.Tensor, torch.Tensor]:
+        """(update(ξ), E(ξ)) from one evaluation of the scores s = β Xᵀξ:
+
+            ℓ = log Σ_i exp(s_i),   E(ξ) = −ℓ/β + ½ ξᵀξ + β⁻¹ log N + ½ M²,   update(ξ) = X exp(s − ℓ)
+
+        (the energy of a state and its update share the products Xᵀξ: a descent that records the
+        energy after every step needs no products beyond those of the updates). Each state is
+        updated from its own scores alone, so states of a batch never interact."""
+        X, b = self._check(xi, beta)
+        mask = self.mask
+        fast = _fast.hopfield_step_and_lse(xi, X, b, mask, owner=self)
+        if fast is not None:
+            new, lse = fast
+        else:
+            s = self._logits(xi, b, X)
+            ell = torch.logsumexp(s, dim=-1, keepdim=True)
+            new, lse = self._read(torch.exp(s - ell), X), ell / b
+        N = X.shape[-2] if mask is None else mask.sum(-1, keepdim=True).to(xi.dtype)
+        log_n = math.log(N) if mask is None else torch.log(N)
+        const = log_n / b + 0.5 * self._max_sq_norm(X, mask).unsqueeze(-1)
+        return new, (-lse + 0.5 * (xi * xi).sum(-1, keepdim=True) + const).squeeze(-1)
+
     def grad(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """∇E(ξ) = ξ − X softmax(β Xᵀξ), so one gradient step of size 1 is one CCCP update."""
         return xi - self.update(xi, beta)

@@ -4,6 +4,7 @@ The energy files hold the math as plain torch expressions; where a faster way to
 exists, they call one function from here, which returns the result, or ``None`` when no fast path
 applies (then the plain expression runs). Each fast path is tested equal to its plain expression.
 
+- :mod:`.chunked_update`: the recorded ``update`` descent in chunks of free-running steps.
 - :mod:`.policy`: every decision of when a fast path applies (graph needed, tracing, sizes).
 - :mod:`.onednn`: packed oneDNN products on the CPU (float32).
 - :mod:`.stream`: products over blocks of patterns with a running softmax (any dtype and device).
@@ -18,11 +19,11 @@ from __future__ import annotations
 
 import torch
 
-from . import attention, cache, et_folded, few_patterns, lse_op, malloc, onednn, policy, stream
+from . import attention, cache, chunked_update, et_folded, few_patterns, lse_op, malloc, onednn, policy, stream
 from .cache import cached, clear_caches
 from .malloc import retain_freed_memory
 
-__all__ = ["lse", "hopfield_step", "value_read", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
+__all__ = ["lse", "hopfield_step", "hopfield_step_and_lse", "value_read", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
 
 
 def lse(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
@@ -48,6 +49,27 @@ def hopfield_step(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | Non
         return stream.lse_and_step(b * xi, X, mask, step=True)[1]
     if route == "few":
         return few_patterns.step(xi, X, b)
+    return None
+
+
+def hopfield_step_and_lse(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
+                          owner: object | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(softmax(β Xξ)ᵀX ``[..., d]``, lse(β, Xᵀξ) ``[..., 1]``) from one pass over the scores, or
+    None where only the plain expression applies."""
+    route = policy.hopfield_route(X, xi, b, mask)
+    q = b * xi
+    if route == "onednn":
+        packed = lse_op.packed_patterns(owner, X, xi)
+        total, kept = packed.lse(q, keep=True)
+        step = packed.weighted_sum(kept, total)
+        packed.release(kept)
+        return step, total / b
+    if route == "stream":
+        total, step = stream.lse_and_step(q, X, mask, step=True)
+        return step, total / b
+    if route == "few":
+        step, total = few_patterns.step_and_lse(xi, X, b)
+        return step, total / b
     return None
 
 

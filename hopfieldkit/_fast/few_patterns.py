@@ -35,3 +35,12 @@ def step(xi: torch.Tensor, X: torch.Tensor, b) -> torch.Tensor:
     s = X @ xi.reshape(-1, xi.shape[-1]).T                                     # [N, R]
     p = torch.softmax(s if isinstance(b, (int, float)) and b == 1 else b * s, dim=0)
     return (p.T @ X).view(xi.shape)
+
+
+def step_and_lse(xi: torch.Tensor, X: torch.Tensor, b) -> tuple[torch.Tensor, torch.Tensor]:
+    """(softmax(β Xξ)ᵀX, log Σ_i exp(β x_iᵀξ) ``[..., 1]``) from the same pattern-major scores."""
+    s = X @ xi.reshape(-1, xi.shape[-1]).T                                     # [N, R]
+    if not (isinstance(b, (int, float)) and b == 1):
+        s = b * s
+    ell = torch.logsumexp(s, dim=0, keepdim=True)                              # [1, R]
+    return (torch.exp(s - ell).T @ X).view(xi.shape), ell.reshape(*xi.shape[:-1], 1)

@@ -23,6 +23,12 @@ kept between calls. Each of those is wrong in some situation, and this module na
   :data:`~.few_patterns.MAX_PATTERNS` patterns, with or without a graph (CPU, one shared memory
   without a mask, one β, at least :data:`~.few_patterns.MIN_ROWS` states);
   ``"plain"``: the expression as written in the energy's file.
+- :func:`chunked_update`: whether ``descend(method="update")`` with the energy recorded runs in
+  chunks of free-running steps (:mod:`.chunked_update`): the Hopfield energy's own update and
+  energy (a subclass that overrides either runs the plain loop), no graph needed, not tracing, a
+  score matrix of at most :data:`~.chunked_update.MAX_SCORES` entries (beyond, a step's fixed costs
+  no longer matter), and with ``trajectory=True`` at most
+  :data:`~.chunked_update.MAX_TRAJECTORY` entries of states kept.
 - :func:`lse_op`: whether :func:`~hopfieldkit.lse_similarity` runs as its own autograd op (the
   softmax weights of the forward pass kept for a one-product backward): CPU, float32/64, one
   shared memory without a mask, β a constant, not tracing.
@@ -42,7 +48,7 @@ from torch import nn
 from torch._C import _functorch
 from torch._C._functorch import is_functorch_wrapped_tensor
 
-from . import few_patterns, onednn, stream
+from . import chunked_update as chunked, few_patterns, onednn, stream
 
 
 def tracing() -> bool:
@@ -129,6 +135,23 @@ def hopfield_route(X: torch.Tensor, xi: torch.Tensor, b: object, mask: torch.Ten
     if few_patterns.applies(X, xi, b, mask):
         return "few"
     return "plain"
+
+
+def chunked_update(energy: object, xi: torch.Tensor, beta: object, steps: int, keep_traj: bool) -> bool:
+    """``descend(method="update", record=True)`` may run in chunks (module docstring)."""
+    from ..hopfield import HopfieldEnergy
+
+    if not isinstance(energy, HopfieldEnergy) or steps < 1 or tracing():
+        return False
+    kind = type(energy)
+    if kind.update is not HopfieldEnergy.update or kind.forward is not HopfieldEnergy.forward:
+        return False                    # an update or energy of its own: only the plain loop runs it
+    if needs_graph(energy, xi, beta):
+        return False
+    rows = max(1, xi.numel() // xi.shape[-1])
+    if rows * energy.num_patterns > chunked.MAX_SCORES:
+        return False
+    return not keep_traj or (steps + 1) * xi.numel() <= chunked.MAX_TRAJECTORY
 
 
 def lse_op(xi: torch.Tensor, X: torch.Tensor, b: object, mask: torch.Tensor | None = None) -> bool:
