@@ -4,13 +4,14 @@
 #   bash benchmarks/gpu_session.sh OUT_DIR [CLEVR_CACHE_DIR]
 #
 # 1. the machine (nvidia-smi, torch) and a one-step smoke run of ait.train on the GPU;
-# 2. peers.py: update, gd and autodiff descent against their roofline, and the ET block against
+# 2. gpu_equality.py: the chunked recorded descent against the plain loop on the GPU;
+# 3. peers.py: update, gd and autodiff descent against their roofline, and the ET block against
 #    its products, at sizes where the GPU is busy;
-# 3. train_throughput.py: AiT-Small against ViT-Small images/s and MFU in bf16, eager, then compiled;
-# 4. what time is left: AiT-Small on Sort-of-CLEVR (a capped, single-seed run; its log and metrics).
+# 4. train_throughput.py: AiT-Small against ViT-Small images/s and MFU in bf16, eager, then compiled;
+# 5. what time is left: AiT-Small on Sort-of-CLEVR (a capped, single-seed run; its log and metrics).
 #
 # Each part runs under its own time limit, so one that fails or hangs leaves the others' output.
-# Outputs: OUT_DIR/{machine,peers,throughput_eager,throughput_compiled,clevr}.txt and
+# Outputs: OUT_DIR/{machine,equality,peers,throughput_eager,throughput_compiled,clevr}.txt and
 # OUT_DIR/clevr_run.tar.gz (the run folder without its checkpoints).
 set -u
 out=${1:?usage: gpu_session.sh OUT_DIR [CLEVR_CACHE_DIR]}
@@ -26,8 +27,9 @@ part() {  # part NAME SECONDS CMD...: run CMD under a limit, output to the conso
     echo "=== $name exit ${PIPESTATUS[0]} after $(( $(date +%s) - start )) s" | tee -a "$out/$name.txt"
 }
 
-part machine 60 bash -c "nvidia-smi; git rev-parse HEAD; $py -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())'; \
+part machine 60 bash -c "nvidia-smi; echo revision ${REVISION:-unknown}; $py -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())'; \
   $py -m ait.train --model ait-tiny --data triangle --max-steps 2 --eval-every 2 --batch-size 8 --device cuda --bf16 --out /tmp/smoke --overwrite"
+part equality 60 $py benchmarks/gpu_equality.py
 part peers 120 $py benchmarks/peers.py --device cuda --sizes 16384x256,65536x512,262144x512 --et 64,256,768,12,64,3072
 part throughput_eager 90 $py benchmarks/train_throughput.py --size small --bf16 --batch 256 --repeats 10 --device cuda
 part throughput_compiled 200 $py benchmarks/train_throughput.py --size small --bf16 --compile --batch 256 --repeats 10 --pools "" --device cuda
