@@ -83,6 +83,16 @@ def call_energy(energy, xi: torch.Tensor, beta, batch_shape: torch.Size,
     return check_energy_value(e, xi, batch_shape, where)
 
 
+def autocast_to_state(out: object, x: torch.Tensor) -> object:
+    """Under ``torch.autocast`` an energy's products come back in the autocast dtype (bfloat16, say);
+    the iterate keeps ξ's dtype, as mixed precision keeps its master values, so the cast is undone
+    here. Any other dtype change is left for :func:`check_like_state` to refuse."""
+    if (isinstance(out, torch.Tensor) and out.dtype != x.dtype and torch.is_autocast_enabled(x.device.type)
+            and out.dtype == torch.get_autocast_dtype(x.device.type)):
+        return out.to(x.dtype)
+    return out
+
+
 def check_like_state(energy, name: str, out: object, x: torch.Tensor) -> None:
     """``energy.<name>(xi, beta)`` (an update, gradient or direction) returned a tensor like xi."""
     if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype:
@@ -145,6 +155,7 @@ class Gradients:
         return not self.own_direction
 
     def _check(self, which: str, out, x: torch.Tensor, name: str) -> torch.Tensor:
+        out = autocast_to_state(out, x)
         if not self._checked[which]:
             self._checked[which] = True
             check_like_state(self.energy, name, out, x)
@@ -351,7 +362,7 @@ def run_update(energy, xi, beta, e0, *, step_size, tau, options, **kw):
     first = [True]
 
     def step(x, residual):
-        new = energy.update(x, beta)
+        new = autocast_to_state(energy.update(x, beta), x)
         if first[0]:
             first[0] = False
             check_like_state(energy, "update", new, x)

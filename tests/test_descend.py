@@ -238,3 +238,36 @@ def test_unchecked_skips_value_checks_only_inside_its_block():
     assert run.diverged.tolist() == [True, False] and not run.converged.any()
     with pytest.raises(ValueError, match="NaN"):                  # the block restored the checks
         hk.descend(E, xi, 1.0, method="update", steps=1, tol=0, record=False)
+
+
+class _PlainUpdate(torch.nn.Module):
+    """A Hopfield energy written with plain matmuls, which autocast runs in bfloat16."""
+
+    def __init__(self, X):
+        super().__init__()
+        self.X = X
+
+    def forward(self, xi, beta):
+        return -torch.logsumexp(beta * xi @ self.X.T, -1) / beta + 0.5 * (xi * xi).sum(-1)
+
+    def update(self, xi, beta):
+        return torch.softmax(beta * xi @ self.X.T, -1) @ self.X
+
+
+@pytest.mark.parametrize("method", ["update", "gd"])
+@pytest.mark.parametrize("record", [True, False])
+def test_autocast_keeps_the_state_dtype(method, record):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 16, generator=g)
+    xi = X[:5] + 0.1 * torch.randn(5, 16, generator=g)
+    E = _PlainUpdate(X)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert E.update(xi, 1.0).dtype == torch.bfloat16          # the case being handled
+        run = hk.descend(E, xi, 1.0, method=method, steps=5, tol=0, record=record)
+    assert run.xi.dtype == torch.float32
+    ref = hk.descend(E, xi, 1.0, method=method, steps=5, tol=0, record=record)
+    assert (run.xi - ref.xi).abs().max() < 0.1                    # bfloat16 products, same descent
+    assert not run.diverged.any()
+    with pytest.raises(ValueError, match="must return a tensor like xi"):   # other dtypes still refused
+        hk.descend(type("Half", (_PlainUpdate,), {"update": lambda self, x, b: super(type(self), self).update(x, b).half()})(X),
+                   xi, 1.0, method="update", steps=2)

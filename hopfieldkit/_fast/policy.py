@@ -25,7 +25,8 @@ kept between calls. Each of those is wrong in some situation, and this module na
   ``"plain"``: the expression as written in the energy's file.
 - :func:`chunked_update`: whether ``descend(method="update")`` with the energy recorded runs in
   chunks of free-running steps (:mod:`.chunked_update`): the Hopfield energy's own update and
-  energy (a subclass that overrides either runs the plain loop), no graph needed, not tracing, a
+  energy (a subclass that overrides either runs the plain loop), no graph needed, not tracing, no
+  autocast, a
   score matrix of at most :data:`~.chunked_update.MAX_SCORES` entries (beyond, a step's fixed costs
   no longer matter), and with ``trajectory=True`` at most
   :data:`~.chunked_update.MAX_TRAJECTORY` entries of states kept.
@@ -141,7 +142,7 @@ def chunked_update(energy: object, xi: torch.Tensor, beta: object, steps: int, k
     """``descend(method="update", record=True)`` may run in chunks (module docstring)."""
     from ..hopfield import HopfieldEnergy
 
-    if not isinstance(energy, HopfieldEnergy) or steps < 1 or tracing():
+    if not isinstance(energy, HopfieldEnergy) or steps < 1 or tracing() or torch.is_autocast_enabled(xi.device.type):
         return False
     kind = type(energy)
     if kind.update is not HopfieldEnergy.update or kind.forward is not HopfieldEnergy.forward:
