@@ -10,7 +10,7 @@
 # 4. train_throughput.py: AiT-Small against ViT-Small images/s and MFU in bf16, eager, then compiled;
 # 5. what time is left: AiT-Small on Sort-of-CLEVR (a capped, single-seed run; its log and metrics).
 #
-# Each part runs under its own time limit, so one that fails or hangs leaves the others' output.
+# SKIP="peers equality" leaves parts out (a rerun after a fix). Each part runs under its own time limit, so one that fails or hangs leaves the others' output.
 # Outputs: OUT_DIR/{machine,equality,peers,throughput_eager,throughput_compiled,clevr}.txt and
 # OUT_DIR/clevr_run.tar.gz (the run folder without its checkpoints).
 set -u
@@ -22,6 +22,7 @@ py=${PYTHON:-python3}
 start=$(date +%s)
 part() {  # part NAME SECONDS CMD...: run CMD under a limit, output to the console and OUT_DIR/NAME.txt
     local name=$1 limit=$2; shift 2
+    case " ${SKIP:-} " in *" $name "*) echo "=== $name skipped (SKIP)"; return;; esac
     echo "=== $name (limit ${limit} s, at $(( $(date +%s) - start )) s): $*" | tee -a "$out/$name.txt"
     timeout -k 5 "$limit" "$@" 2>&1 | tee -a "$out/$name.txt"
     echo "=== $name exit ${PIPESTATUS[0]} after $(( $(date +%s) - start )) s" | tee -a "$out/$name.txt"
