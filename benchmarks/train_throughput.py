@@ -76,9 +76,15 @@ def step_flops(step) -> float:
     return float(counter.get_total_flops())
 
 
-def components(model: AiT, x: torch.Tensor, repeats: int, sync, vit_step: float) -> None:
+def components(model: AiT, x: torch.Tensor, repeats: int, sync, vit_step: float, bf16: bool = False) -> None:
     """Forward + backward of each workspace part at the model's own shapes (the first layer's input),
-    against ViT's whole step: where the workspace's share of a training step goes."""
+    against ViT's whole step: where the workspace's share of a training step goes. Under the same
+    autocast as the step (bf16 or none), so the shares compare like with like."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        _components(model, x, repeats, sync, vit_step)
+
+
+def _components(model: AiT, x: torch.Tensor, repeats: int, sync, vit_step: float) -> None:
     ws = model.workspaces()[0]
     with torch.no_grad():
         u = model.blocks[0].norm_b(model.embed(x))
@@ -176,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     q = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else pairs * 3
     print(f"ViT/AiT: the median over {len(pairs)} repeats of the two steps' time ratio within a repeat "
           f"(quartiles {q[0]:.3f}, {q[2]:.3f}); images/s and ms/step are medians")
-    components(models["AiT"], x, a.repeats, sync, base)
+    components(models["AiT"], x, a.repeats, sync, base, a.bf16)
     if not a.pools:
         return
 
