@@ -275,7 +275,10 @@ def main(argv: list[str] | None = None) -> None:
         X = torch.randn(N, d, generator=g).to(dev)
         xi0 = torch.randn(a.batch, d, generator=g).to(dev)
         beta = d ** -0.5
-        steps = min(50, a.steps or max(2, int(3e10 / (4 * a.batch * N * d))))
+        # about 3e10 FLOPs a run on the CPU; a GPU's 40 TFLOP/s would make that a millisecond, where a
+        # call's fixed costs dominate, so it gets 50× the work
+        budget = 3e10 if dev.type == "cpu" else 1.5e12
+        steps = min(50, a.steps or max(2, int(budget / (4 * a.batch * N * d))))
         E, f, f_op = hk.HopfieldEnergy(X), lse_energy(X), op_energy(X)
         S = torch.empty(a.batch, N, device=dev)
         runs = {
