@@ -68,10 +68,16 @@ def well_separated_beta(patterns: torch.Tensor) -> float:
     to 0.1 %: a log grid over [10⁻⁴, 10¹⁰], then bisection below the first grid point after which
     the condition holds at every grid point. ``inf`` when some pattern is not separated (Δ_i ≤ 0)."""
     X = _patterns(patterns, min_n=2)
-    if not bool((separation(X) > 0).all()):
+    delta = separation(X)
+    if not bool((delta > 0).all()):
         return float("inf")
+    N, M, least = X.shape[0], float(max_norm(X)), delta.min()
+
+    def holds(beta: float) -> bool:   # is_well_separated(X, beta).all(), from Δ and M computed once
+        return bool(least >= well_separated_threshold(N, beta, M))
+
     grid = np.logspace(-4, 10, 561)
-    ok = [bool(is_well_separated(X, float(b)).all()) for b in grid]
+    ok = [holds(float(b)) for b in grid]
     if not ok[-1]:
         return float("inf")
     k = len(ok) - 1
@@ -82,7 +88,7 @@ def well_separated_beta(patterns: torch.Tensor) -> float:
     lo, hi = float(grid[k - 1]), float(grid[k])
     while hi / lo > 1.001:
         mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if bool(is_well_separated(X, mid).all()) else (mid, hi)
+        lo, hi = (lo, mid) if holds(mid) else (mid, hi)
     return hi
 
 
