@@ -34,6 +34,7 @@ import torch
 from torch.func import hessian as func_hessian
 from torch.func import jacrev, vmap
 
+from . import _fast
 from ._checks import check_beta, check_positive, check_tensor
 from .descend import descend
 from .energy import EnergyFn, has_update
@@ -144,21 +145,28 @@ def classify(weights: torch.Tensor, mass: float = 0.9) -> tuple[list[str], torch
 def _greedy(points: torch.Tensor, ok: torch.Tensor, radius: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy merge: point i joins the nearest representative j when ‖p_i − p_j‖ ≤ radius_i + radius_j;
     returns (indices of the representatives, label of each point; −1 where not ``ok``)."""
-    labels = torch.full((points.shape[0],), -1, dtype=torch.long)
+    n = points.shape[0]
+    labels = np.full(n, -1, dtype=np.int64)
     reps: list[int] = []
-    for i in range(points.shape[0]):
-        if not bool(ok[i]):
-            continue
-        if reps:
-            idx = torch.tensor(reps)
-            dist = (points[idx] - points[i]).norm(dim=-1)
-            j = int(dist.argmin())
-            if float(dist[j]) <= float(radius[i] + radius[idx[j]]):
-                labels[i] = j
+    if n:
+        # all pairwise distances in one pass, exactly (no |a|² + |b|² − 2ab cancellation), then a
+        # loop over plain numbers: the merge is sequential, its arithmetic is not
+        P = points.detach().to(torch.float64).cpu()
+        dist = torch.cdist(P, P, compute_mode="donot_use_mm_for_euclid_dist").numpy()
+        r = radius.detach().to(torch.float64).cpu().numpy()
+        use = ok.detach().cpu().numpy()
+        for i in range(n):
+            if not use[i]:
                 continue
-        reps.append(i)
-        labels[i] = len(reps) - 1
-    return torch.tensor(reps, dtype=torch.long), labels
+            if reps:
+                d = dist[i, reps]
+                j = int(d.argmin())
+                if d[j] <= r[i] + r[reps[j]]:
+                    labels[i] = j
+                    continue
+            reps.append(i)
+            labels[i] = len(reps) - 1
+    return torch.tensor(reps, dtype=torch.long), torch.from_numpy(labels)
 
 
 def _pattern_gap(energy) -> float:
@@ -167,10 +175,16 @@ def _pattern_gap(energy) -> float:
     if not isinstance(X, torch.Tensor) or X.dim() != 2 or X.shape[0] < 2:
         return float("inf")
     mask = getattr(energy, "mask", None)
-    X = X.detach() if mask is None else X.detach()[mask]
-    D = torch.cdist(X, X, compute_mode="donot_use_mm_for_euclid_dist")   # exact: no |a|²+|b|²−2ab cancellation
-    D = D[D > 0]                                                           # (equal patterns are one)
-    return float(D.min()) if D.numel() else float("inf")
+
+    def gap() -> float:
+        Y = X.detach() if mask is None else X.detach()[mask]
+        D = torch.cdist(Y, Y, compute_mode="donot_use_mm_for_euclid_dist")   # exact: no |a|²+|b|²−2ab cancellation
+        D = D[D > 0]                                                           # (equal patterns are one)
+        return float(D.min()) if D.numel() else float("inf")
+
+    if isinstance(energy, torch.nn.Module) and _fast.policy.cacheable(X):   # a β sweep asks at every β
+        return _fast.cache.cached(energy, "pattern_gap", (X,) if mask is None else (X, mask), gap)
+    return gap()
 
 
 def _state_dim(energy) -> int | None:
@@ -265,8 +279,9 @@ def fixed_points(
 def _curvature(energy, beta, points: torch.Tensor):
     """(∇E, ∇²E symmetrised, update Jacobian or None) at ``points`` [K, d]."""
     K, d = points.shape
-    if isinstance(energy, HopfieldEnergy):
-        return energy.grad(points, beta), energy.hessian(points, beta), energy.jacobian(points, beta)
+    if isinstance(energy, HopfieldEnergy):   # ∇²E = I − J: the Jacobian once
+        J = energy.jacobian(points, beta)
+        return energy.grad(points, beta), torch.eye(d, dtype=J.dtype, device=J.device) - J, J
     grads = torch.func.grad(lambda p: energy(p, beta).sum())(points)
     H = vmap(func_hessian(lambda p: energy(p, beta)))(points) if K else points.new_zeros(0, d, d)
     J = vmap(jacrev(lambda p: energy.update(p, beta)))(points) if has_update(energy) and K else None
@@ -290,6 +305,7 @@ def _analyse(energy, beta, x, converged, residual, run, tol, merge_tol, mass, st
         reps, labels = _greedy(x, converged, tight)
     points = x[reps]
     K = points.shape[0]
+    h_all = None
     if binary or K == 0:
         grads = H = J = None
     else:
@@ -297,7 +313,8 @@ def _analyse(energy, beta, x, converged, residual, run, tol, merge_tol, mass, st
         H = 0.5 * (H + H.transpose(-1, -2))
     if not binary and merge_tol is None and K > 1:
         # stage 2: each representative's distance to its fixed point, r/λ (the Newton step)
-        lam = torch.linalg.eigvalsh(H)[:, 0].abs().clamp_min(1e-3)
+        h_all = torch.linalg.eigvalsh(H)
+        lam = h_all[:, 0].abs().clamp_min(1e-3)
         member = labels >= 0                               # (the converged end points)
         group_res = torch.zeros(K, dtype=x.dtype).scatter_reduce(
             0, labels[member], residual.detach()[member].to(x.dtype), "amax")   # largest residual per point
@@ -305,7 +322,7 @@ def _analyse(energy, beta, x, converged, residual, run, tol, merge_tol, mass, st
         radius = radius.clamp(max=0.25 * _pattern_gap(energy))
         keep, merged = _greedy(points, torch.ones(K, dtype=torch.bool), radius)
         labels = torch.where(labels >= 0, merged[labels.clamp_min(0)], labels)
-        points, H, grads, radius = points[keep], H[keep], grads[keep], radius[keep]
+        points, H, grads, radius, h_all = points[keep], H[keep], grads[keep], radius[keep], h_all[keep]
         J = None if J is None else J[keep]
         K = points.shape[0]
     elif not binary and merge_tol is None:
@@ -321,8 +338,10 @@ def _analyse(energy, beta, x, converged, residual, run, tol, merge_tol, mass, st
         stable = (flip[:, 0] >= -slack) if K else torch.zeros(0, dtype=torch.bool)
         grad_norms = (energy.update(points, beta) - points).norm(dim=-1) if K else x.new_zeros(0)
     else:
-        h_eig = torch.linalg.eigvalsh(H) if K else x.new_zeros(0, d)
-        if J is not None:
+        h_eig = h_all if h_all is not None else torch.linalg.eigvalsh(H) if K else x.new_zeros(0, d)
+        if J is not None and isinstance(energy, HopfieldEnergy):   # J = I − ∇²E, symmetric
+            j_eig = (1 - h_eig).abs().sort(dim=-1, descending=True).values
+        elif J is not None:
             j_eig = torch.linalg.eigvals(J).abs().sort(dim=-1, descending=True).values if K else J.new_zeros(0, d)
         tol_s = 1e2 * eps ** 0.5 if stable_tol is None else stable_tol
         stable = h_eig[:, 0] > tol_s if K else torch.zeros(0, dtype=torch.bool)

@@ -62,6 +62,8 @@ def test_stability_hessian_matches_update_jacobian(gen):
     fp = hk.fixed_points(hk.HopfieldEnergy(X), 1.5, torch.randn(64, 5, generator=gen, dtype=torch.float64) * 2)
     assert len(fp) >= 2 and fp.grad_norms.max() < 1e-8
     rho = fp.jacobian_eigvals[:, 0]
+    direct = torch.linalg.eigvals(hk.HopfieldEnergy(X).jacobian(fp.points, 1.5)).abs().sort(-1, descending=True).values
+    assert torch.allclose(fp.jacobian_eigvals, direct, atol=1e-10)     # (reported from 1 − eig ∇²E)
     assert torch.equal(fp.stable, rho < 1 - 1e-6)
     assert torch.allclose(fp.hessian_eigvals.min(-1).values, 1 - rho, atol=1e-8)
     assert fp.counts.sum() == 64 and float(fp.fractions.sum()) == pytest.approx(1.0)
@@ -191,3 +193,19 @@ def test_bad_fixed_point_options_are_named():
         hk.fixed_points(E, torch.ones(3, dtype=torch.float64), s)
     with pytest.raises(ValueError, match="merge_tol must be finite and > 0"):
         hk.fixed_points(E, 1.0, s, merge_tol=-1.0)
+
+
+def test_the_pattern_gap_follows_the_patterns(gen):
+    """The merge clamp (a quarter of the smallest pattern distance) is kept between calls on one
+    energy, and recomputed when its patterns change in place."""
+    from hopfieldkit.attractors import _pattern_gap
+
+    X = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    E = hk.HopfieldEnergy(X)
+    first = _pattern_gap(E)
+    assert first == pytest.approx(float(torch.pdist(X).min()), rel=1e-12)
+    with torch.no_grad():
+        E.patterns[1] = E.patterns[0] + 1e-3
+    assert _pattern_gap(E) == pytest.approx(1e-3 * 2.0, rel=1e-6)
+    E.patterns.data[1] = E.patterns[0] + 1e-2          # a write no version counter sees
+    assert _pattern_gap(E) == pytest.approx(1e-2 * 2.0, rel=1e-6)
