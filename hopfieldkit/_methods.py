@@ -355,10 +355,11 @@ def lazy_update_result(x: torch.Tensor, x_prev: torch.Tensor, steps: int, stop: 
 
 def run_update(energy, xi, beta, e0, *, step_size, tau, options, **kw):
     ed = kw["event_dims"]
-    if kw["record"] and _fast.policy.chunked_update(energy, xi, beta, kw["steps"], kw["keep_traj"]):
+    lean = kw["tol"] == 0 and not (kw["record"] or kw["keep_traj"] or kw["progress"])   # the bare map below
+    if not lean and _fast.policy.chunked_update(energy, xi, beta, kw["steps"], kw["keep_traj"]):
         return _fast.chunked_update.run(energy, xi, beta, e0, steps=kw["steps"], tol=kw["tol"],
                                         keep_traj=kw["keep_traj"], check_every=kw["check_every"],
-                                        progress=kw["progress"], event_dims=ed)
+                                        progress=kw["progress"], event_dims=ed, record=kw["record"])
     first = [True]
 
     def step(x, residual):

@@ -35,7 +35,7 @@ def _assert_same(a, b, atol):
         assert torch.allclose(x, y, rtol=atol, atol=atol, equal_nan=True), (name, (x - y).abs().max())
 
 
-CASES = list(itertools.product((0.0, None, 1e-6), (None, 3), (1, 5, 37), (False, True)))
+CASES = list(itertools.product((0.0, None, 1e-6), (None, 3), (1, 5, 37), (False, True), (True, False)))
 
 
 @pytest.mark.parametrize("N", [20, 300])          # short rows (exp by hand) and the softmax kernel
@@ -43,12 +43,12 @@ def test_chunked_update_equals_the_plain_loop(monkeypatch, N):
     g = torch.Generator().manual_seed(N)
     X = torch.randn(N, 16, generator=g, dtype=D64)
     xi = torch.randn(2, 3, 16, generator=g, dtype=D64)     # a batch of two axes
-    for tol, every, steps, traj in CASES:
+    for tol, every, steps, traj, record in CASES:
         fast, plain, ran = _runs(monkeypatch, hk.HopfieldEnergy(X), xi, 0.9, tol=tol, check_every=every,
-                                 steps=steps, trajectory=traj)
-        assert ran
+                                 steps=steps, trajectory=traj, record=record)
+        assert ran == (record or traj or tol != 0.0)          # the bare map (nothing judged) stays as it is
         _assert_same(fast, plain, 1e-10)
-        assert fast.monotone()
+        assert fast.monotone() if record else fast.energies is None
     # the early stop at the exact step: states converge at different steps, the last one decides
     fast, plain, _ = _runs(monkeypatch, hk.HopfieldEnergy(X), xi, 0.9, steps=200)
     assert fast.success and len(set(fast.state_steps.flatten().tolist())) > 1
@@ -62,8 +62,9 @@ def test_chunked_update_on_per_sample_masked_memories_and_tensor_beta(monkeypatc
     mask[:, 0] = True
     beta = torch.linspace(0.5, 4.0, 6, dtype=D64)
     xi = torch.randn(6, 4, generator=g, dtype=D64)
-    for tol in (0.0, None):
-        fast, plain, ran = _runs(monkeypatch, hk.HopfieldEnergy(X, mask), xi, beta, steps=30, tol=tol, trajectory=True)
+    for tol, record in itertools.product((0.0, None), (True, False)):
+        fast, plain, ran = _runs(monkeypatch, hk.HopfieldEnergy(X, mask), xi, beta, steps=30, tol=tol,
+                                 trajectory=True, record=record)
         assert ran
         _assert_same(fast, plain, 1e-10)
 
@@ -79,6 +80,11 @@ def test_chunked_update_freezes_diverging_states_where_the_plain_loop_does(monke
     _assert_same(fast, plain, 1e-6)
     assert fast.diverged.all() and not fast.converged.any()
     assert torch.equal(fast.xi, xi) and (fast.state_steps == 0).all()
+    # unrecorded: the residual alone judges, as in the plain loop
+    fast, plain, ran = _runs(monkeypatch, hk.HopfieldEnergy(X), xi, 100.0, steps=10, record=False)
+    assert ran
+    _assert_same(fast, plain, 1e-6)
+    assert not fast.converged.any()
 
 
 def test_chunked_update_float32_through_onednn_equals_the_plain_loop(monkeypatch):

@@ -1,4 +1,4 @@
-"""The ``update`` descent of a Hopfield energy with its energy recorded, run in chunks of steps.
+"""The ``update`` descent of a Hopfield energy, run in chunks of steps (energy recorded or not).
 
 The plain loop (:func:`hopfieldkit._methods._run_fixed_map`) spends, per step, one update, one more
 energy evaluation (the products Xᵀξ again) and a dozen small bookkeeping ops: judging each state,
@@ -13,7 +13,10 @@ user's N = 20–1000 patterns) those fixed costs are most of the time. Here:
   and the run stops once every state is frozen, at the step the plain loop would have stopped.
 
 The result is the plain loop's: frozen states are read back at the iteration they froze, their
-energies held from there on. This relies on the update acting on each state alone (a state's
+energies held from there on. Its numbers agree to rounding (β folded into the patterns, the exp
+taken by hand round differently), so a state whose residual lands within rounding of the
+tolerance may stop one step apart. Without ``record`` the states are judged by their residual
+alone, as in the plain loop; the bare map (``tol=0``, nothing recorded) keeps the plain loop. This relies on the update acting on each state alone (a state's
 path does not depend on the others, as for every Hopfield memory layout), which is why only the
 Hopfield energy's own update takes this route. The steps a state runs past its freeze are wasted
 work (at most one chunk) and never seen.
@@ -28,6 +31,9 @@ from . import onednn
 
 FIRST_CHUNK = 4
 MAX_CHUNK = 64
+# without energies a chunk grows no longer than the plain loop's own test interval when nothing is
+# recorded (descend's check_every default, 16): a run then computes as few wasted steps as it does
+MAX_CHUNK_UNRECORDED = 16
 # the route is taken for score matrices (B·N) up to this size; with trajectory=True, for at most
 # this many kept state entries ((steps + 1)·B·d), as the free run keeps them before they are read back
 MAX_SCORES = 1 << 20
@@ -45,7 +51,10 @@ class EnergyStep:
     def __init__(self, energy, beta):
         self.energy, self.beta = energy, beta
 
-    def step(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def step(self, x: torch.Tensor, out: torch.Tensor, lse: bool = True) -> torch.Tensor | None:
+        if not lse:
+            out.copy_(self.energy.update(x, self.beta))
+            return None
         new, e = self.energy.update_and_energy(x, self.beta)
         out.copy_(new)
         return e
@@ -73,7 +82,8 @@ class SharedMemoryStep:
         if onednn.applies(X, xi) and rows * X.shape[0] >= ONEDNN_SCORES:
             self.packed = lse_op.packed_patterns(owner, packable, xi)
 
-    def step(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def step(self, x: torch.Tensor, out: torch.Tensor, lse: bool = True) -> torch.Tensor | None:
+        """update(x) into ``out``; returns ℓ = log Σ exp(s) per state (None unless ``lse``)."""
         flat = x.reshape(-1, self.d)
         if self.packed is not None:
             total, kept = self.packed.lse(flat * self.beta, keep=True)
@@ -82,13 +92,16 @@ class SharedMemoryStep:
             return total
         s = torch.mm(flat, self.XbT)
         if self.X.shape[0] >= SHORT_ROWS:
+            if not lse:
+                torch.mm(torch.softmax(s, 1), self.X, out=out.view(-1, self.d))
+                return None
             p, ell = onednn.softmax_lse(s)
             torch.mm(p, self.X, out=out.view(-1, self.d))
             return ell
         m = s.amax(1, keepdim=True)                  # short rows: exp and sum by hand beat the kernel
         z = s.sub_(m).exp_().sum(1, keepdim=True)
         torch.mm(s, self.X, out=out.view(-1, self.d)).div_(z)
-        return z.log_().add_(m)
+        return z.log_().add_(m) if lse else None
 
     def energies(self, states: torch.Tensor, aux: list[torch.Tensor], norms: torch.Tensor) -> torch.Tensor:
         """E of ``states`` [n, ...] from their ℓ (``aux``) and norms ``[n, rows]``."""
@@ -156,9 +169,11 @@ class _Freeze:
         return bool((self.at > 0).all())
 
 
-def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor, *, steps: int, tol: float, keep_traj: bool,
-        check_every: int, progress: bool, event_dims: int):
-    """``descend(energy, xi, beta, method="update", record=True, ...)`` (module docstring)."""
+def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor | None, *, steps: int, tol: float, keep_traj: bool,
+        check_every: int, progress: bool, event_dims: int, record: bool = True):
+    """``descend(energy, xi, beta, method="update", ...)`` (module docstring). Without ``record``
+    the plain loop judges states by their residual alone: the energies are then neither kept nor
+    tested (they stand in as zeros, always finite)."""
     from .._methods import stop_message, _finite
     from ..descend import Descent
 
@@ -166,7 +181,10 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor, *, steps: int, tol: fl
     shape = xi.shape
     batch = shape[: xi.dim() - event_dims]
     rows = batch.numel()
-    energies = torch.empty((steps + 1, rows), dtype=xi.dtype, device=xi.device)     # E(Y_t) of the free run
+    if record:
+        energies = torch.empty((steps + 1, rows), dtype=xi.dtype, device=xi.device)     # E(Y_t) of the free run
+    else:
+        energies = torch.zeros((min(MAX_CHUNK_UNRECORDED, steps) + 1, rows), dtype=xi.dtype, device=xi.device)
     traj = torch.empty((steps + 1,) + tuple(shape), dtype=xi.dtype, device=xi.device) if keep_traj else None
     if keep_traj:
         traj[0] = xi
@@ -176,7 +194,8 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor, *, steps: int, tol: fl
         from tqdm.auto import tqdm
         bar = tqdm(total=steps, desc="descend", leave=False)
     x = xi.detach()
-    rows_max = min(MAX_CHUNK, steps) + 2
+    max_chunk = MAX_CHUNK if record else MAX_CHUNK_UNRECORDED
+    rows_max = min(max_chunk, steps) + 2
     ys = torch.empty((rows_max,) + tuple(shape), dtype=xi.dtype, device=xi.device)   # Y_{m-1} … Y_{m+c}
     diff = torch.empty((rows_max - 2, rows, shape.numel() // max(rows, 1)), dtype=xi.dtype, device=xi.device)
     ys[0], ys[1] = x, x                           # (Y_{-1} stands in for the missing iteration 0)
@@ -184,15 +203,17 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor, *, steps: int, tol: fl
     with torch.no_grad():
         while m < steps:
             c = min(size, steps - m)
-            size = min(2 * size, MAX_CHUNK)
-            aux = [step.step(ys[j + 1], ys[j + 2]) for j in range(c)]
+            size = min(2 * size, max_chunk)
+            aux = [step.step(ys[j + 1], ys[j + 2], record) for j in range(c)]
             norms = torch.linalg.vector_norm(ys[:c + 1].reshape(c + 1, rows, -1), dim=-1)   # ‖Y_{m-1}‖ … ‖Y_{m+c-1}‖
-            energies[m:m + c] = step.energies(ys[1:c + 1], aux, norms[1:])               # E_m … E_{m+c-1}
-            if m == 0:
-                energies[0] = e0.reshape(-1)
+            if record:
+                energies[m:m + c] = step.energies(ys[1:c + 1], aux, norms[1:])           # E_m … E_{m+c-1}
+                if m == 0:
+                    energies[0] = e0.reshape(-1)
+            e_chunk = energies[m:m + c] if record else energies[:c]
             if keep_traj:
                 traj[m + 1:m + c + 1] = ys[2:c + 2]
-            freeze.decide(m, ys[:c], ys[1:c + 1], norms[:c], energies[m:m + c], diff[:c], skip_first=m == 0)
+            freeze.decide(m, ys[:c], ys[1:c + 1], norms[:c], e_chunk, diff[:c], skip_first=m == 0)
             m += c
             if bar is not None:
                 bar.update(c)
@@ -207,8 +228,10 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor, *, steps: int, tol: fl
             x = ys[1]
             scratch = torch.empty_like(x)
             norms = torch.linalg.vector_norm(ys[:2].reshape(2, rows, -1), dim=-1)
-            energies[steps] = step.energies(x.unsqueeze(0), [step.step(x, scratch)], norms[1:])
-            freeze.decide(steps, ys[:1], ys[1:2], norms[:1], energies[steps:steps + 1], diff[:1])
+            if record:
+                energies[steps] = step.energies(x.unsqueeze(0), [step.step(x, scratch)], norms[1:])
+            freeze.decide(steps, ys[:1], ys[1:2], norms[:1], energies[steps:steps + 1] if record else energies[:1],
+                          diff[:1])
         x = ys[1]
     if bar is not None:
         bar.close()
@@ -225,7 +248,7 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor, *, steps: int, tol: fl
     state_steps = torch.where(frozen, freeze.at - 1, torch.full_like(freeze.at, taken))
     return Descent(
         xi=final,
-        energies=energies.gather(0, idx).reshape((taken + 1,) + tuple(batch)),
+        energies=energies.gather(0, idx).reshape((taken + 1,) + tuple(batch)) if record else None,
         trajectory=trajectory,
         converged=freeze.converged.reshape(batch),
         diverged=diverged.reshape(batch),

@@ -23,8 +23,8 @@ kept between calls. Each of those is wrong in some situation, and this module na
   :data:`~.few_patterns.MAX_PATTERNS` patterns, with or without a graph (CPU, one shared memory
   without a mask, one β, at least :data:`~.few_patterns.MIN_ROWS` states);
   ``"plain"``: the expression as written in the energy's file.
-- :func:`chunked_update`: whether ``descend(method="update")`` with the energy recorded runs in
-  chunks of free-running steps (:mod:`.chunked_update`): the Hopfield energy's own update and
+- :func:`chunked_update`: whether ``descend(method="update")`` (with the energy recorded, or with
+  a tolerance or trajectory to judge) runs in chunks of free-running steps (:mod:`.chunked_update`): the Hopfield energy's own update and
   energy (a subclass that overrides either runs the plain loop), no graph needed, not tracing, no
   autocast, a
   score matrix of at most :data:`~.chunked_update.MAX_SCORES` entries (beyond, a step's fixed costs
@@ -139,7 +139,7 @@ def hopfield_route(X: torch.Tensor, xi: torch.Tensor, b: object, mask: torch.Ten
 
 
 def chunked_update(energy: object, xi: torch.Tensor, beta: object, steps: int, keep_traj: bool) -> bool:
-    """``descend(method="update", record=True)`` may run in chunks (module docstring)."""
+    """``descend(method="update")`` may run in chunks (module docstring)."""
     from ..hopfield import HopfieldEnergy
 
     if not isinstance(energy, HopfieldEnergy) or steps < 1 or tracing() or torch.is_autocast_enabled(xi.device.type):
