@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from . import _products
+from . import _fast, _products
 from ._checks import check_finite, check_last_dim, check_like, check_tensor, checks_enabled
 from .energy import Beta, Energy
 
@@ -116,11 +116,21 @@ class PairwiseEnergy(Energy):
         check_binary("s", s)
         s = s.clone()
         h = self.local_field(s)
+        cols = self._columns()                         # cols[..., i, :] = W[..., :, i]
+        plain = choose is deterministic                # sign(Δ_i) = sign(h_i): no gap to form
         for i in (range(self.dim) if order is None else order.tolist()):
-            new = choose(2.0 * h[..., i], s[..., i])
-            h = h + (new - s[..., i]).unsqueeze(-1) * self.W[..., :, i]
+            hi, si = h[..., i], s[..., i]
+            new = torch.where(hi == 0, si, torch.sign(hi)) if plain else choose(2.0 * hi, si)
+            h.addcmul_((new - si).unsqueeze(-1), cols[..., i, :])
             s[..., i] = new
         return s
+
+    def _columns(self) -> torch.Tensor:
+        """Wᵀ, contiguous: a sweep reads column i of W as one contiguous row (kept while W is unchanged)."""
+        W = self.W
+        if not _fast.policy.cacheable(W):
+            return W.transpose(-1, -2).contiguous()
+        return _fast.cache.cached(self, "columns", (W,), lambda: W.transpose(-1, -2).contiguous())
 
     def update(self, s: torch.Tensor, beta: Beta = 1.0) -> torch.Tensor:
         """One asynchronous sweep in the order 0 … N−1 (never raises E for symmetric W)."""

@@ -141,3 +141,36 @@ def test_a_stack_of_networks_runs_like_each_network_alone():
     assert torch.allclose(one_each(s0[:, 0]), torch.stack([hk.PairwiseEnergy(Ws[k])(s0[k, 0]) for k in range(3)]))
     sync = hk.descend(E, s0, 1.0, method="sync", steps=30)
     assert sync.xi.shape == s0.shape
+
+
+def _reference_sweep(W, theta, s, order):
+    """One asynchronous sweep with the full field recomputed for every neuron (no incremental field)."""
+    s = s.clone()
+    for i in order:
+        h = (W[i] * s).sum(-1) + theta[i]                      # h_i = Σ_j W_ij s_j + θ_i
+        s[..., i] = torch.where(h == 0, s[..., i], torch.sign(h))
+    return s
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_a_sweep_equals_the_rule_applied_neuron_by_neuron(symmetric):
+    """The incremental sweep (W's columns kept as contiguous rows) is the asynchronous rule itself,
+    for a W symmetric only to rounding, an asymmetric W, thresholds and a random order; and a W
+    changed in place is used as changed."""
+    g = torch.Generator().manual_seed(7)
+    N = 24
+    A = torch.randn(N, N, generator=g, dtype=D64)
+    W = 0.5 * (A + A.T) if symmetric else A
+    W.fill_diagonal_(0)
+    if symmetric:
+        W = W + 1e-14 * torch.randn(N, N, generator=g, dtype=D64) * (1 - torch.eye(N, dtype=D64))
+    theta = 0.3 * torch.randn(N, generator=g, dtype=D64)
+    E = hk.PairwiseEnergy(W.clone(), theta, symmetric=symmetric)
+    s = torch.randint(0, 2, (9, N), generator=g).to(D64) * 2 - 1
+    order = torch.randperm(N, generator=g)
+    for _ in range(2):
+        want = _reference_sweep(E.W, theta, s, order.tolist())
+        assert torch.equal(E.sweep(s, 1.0, order), want)
+        assert torch.equal(E.sweep(s, 1.0), _reference_sweep(E.W, theta, s, range(N)))
+        with torch.no_grad():
+            E.W.mul_(-1.0)                 # the kept columns must follow
