@@ -202,7 +202,9 @@ class HopfieldEnergy(Energy):
         X, b = self._check(xi, beta)
         p = self._weights(xi, b, X)
         mean = self._read(p, X)
-        second = (p.unsqueeze(-1) * X).transpose(-1, -2) @ X  # Σ_i p_i x_i x_iᵀ
+        second = _fast.second_moment_of(p, X, self.mask, owner=self)
+        if second is None:
+            second = (p.unsqueeze(-1) * X).transpose(-1, -2) @ X  # Σ_i p_i x_i x_iᵀ
         bb = b.unsqueeze(-1) if isinstance(b, torch.Tensor) else b
         return bb * (second - mean.unsqueeze(-1) * mean.unsqueeze(-2))
 

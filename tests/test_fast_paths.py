@@ -472,3 +472,32 @@ def test_float64_updates_stream_their_scores():
     rise, err_u, err_e = map(float, out.stdout.split())
     assert rise < 160, rise
     assert err_u < 1e-12 and err_e < 1e-10
+
+
+def test_second_moment_as_one_product_equals_the_plain_jacobian(gen):
+    """The Hopfield Jacobian of many states over one memory (one product with the outer products
+    kept per energy) equals the plain expression; it is chosen only where it applies, and kept
+    outer products follow the patterns when they change."""
+    from hopfieldkit._fast import policy, second_moment
+
+    X = torch.randn(30, 6, generator=gen, dtype=torch.float64)
+    E = hk.HopfieldEnergy(X)
+    xi = torch.randn(40, 6, generator=gen, dtype=torch.float64)
+
+    def plain(E, xi, beta):
+        p = torch.softmax(beta * xi @ E.patterns.T, -1)
+        m = p @ E.patterns
+        second = torch.einsum("kn,ni,nj->kij", p, E.patterns, E.patterns)
+        return beta * (second - m[:, :, None] * m[:, None, :])
+
+    p = torch.softmax(xi @ X.T, -1)
+    assert policy.second_moment(p, X, None)
+    assert not policy.second_moment(p[:6], X, None)                       # K ≤ d: the plain product
+    assert not policy.second_moment(p, X, torch.ones(30, dtype=torch.bool))
+    assert not policy.second_moment(p.requires_grad_(True), X, None)      # a graph: plain ops
+    assert torch.allclose(E.jacobian(xi, 1.7), plain(E, xi, 1.7), atol=1e-12)
+    with torch.no_grad():
+        E.patterns.mul_(0.5)
+    assert torch.allclose(E.jacobian(xi, 1.7), plain(E, xi, 1.7), atol=1e-12)
+    big = torch.randn(second_moment.MAX_OUTER // 36 + 1, 6, dtype=torch.float64)
+    assert not policy.second_moment(torch.softmax(torch.randn(40, big.shape[0], dtype=torch.float64), -1), big, None)

@@ -9,6 +9,7 @@ applies (then the plain expression runs). Each fast path is tested equal to its 
 - :mod:`.onednn`: packed oneDNN products on the CPU (float32).
 - :mod:`.stream`: products over blocks of patterns with a running softmax (any dtype and device).
 - :mod:`.few_patterns`: the update of a memory of a few patterns, scores laid out pattern-major.
+- :mod:`.second_moment`: Σ_i p_i x_i x_iᵀ of many states as one product with kept outer products.
 - :mod:`.lse_op`: lse(β, Xᵀξ) as an autograd op with a one-product backward.
 - :mod:`.et_folded`: the Energy Transformer's descent direction with β and signs folded into the weights.
 - :mod:`.attention`: the value read of a layer's association as torch's fused attention kernel.
@@ -19,11 +20,11 @@ from __future__ import annotations
 
 import torch
 
-from . import attention, cache, chunked_update, et_folded, few_patterns, lse_op, malloc, onednn, policy, stream
+from . import attention, cache, chunked_update, et_folded, few_patterns, lse_op, malloc, onednn, policy, second_moment, stream
 from .cache import cached, clear_caches
 from .malloc import retain_freed_memory
 
-__all__ = ["lse", "hopfield_step", "hopfield_step_and_lse", "value_read", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
+__all__ = ["lse", "hopfield_step", "hopfield_step_and_lse", "second_moment_of", "value_read", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
 
 
 def lse(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
@@ -71,6 +72,15 @@ def hopfield_step_and_lse(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tens
         step, total = few_patterns.step_and_lse(xi, X, b)
         return step, total / b
     return None
+
+
+def second_moment_of(p: torch.Tensor, X: torch.Tensor, mask: torch.Tensor | None = None,
+                     owner: object | None = None) -> torch.Tensor | None:
+    """Σ_i p_i x_i x_iᵀ ``[..., d, d]`` for weights ``p`` [..., N] over one memory ``X`` [N, d], or
+    None where only the plain expression applies."""
+    if not policy.second_moment(p, X, mask):
+        return None
+    return second_moment.second_moment(p, X, owner)
 
 
 def value_read(xi: torch.Tensor, K: torch.Tensor, V: torch.Tensor, b, mask: torch.Tensor | None,

@@ -30,6 +30,10 @@ kept between calls. Each of those is wrong in some situation, and this module na
   score matrix of at most :data:`~.chunked_update.MAX_SCORES` entries (beyond, a step's fixed costs
   no longer matter), and with ``trajectory=True`` at most
   :data:`~.chunked_update.MAX_TRAJECTORY` entries of states kept.
+- :func:`second_moment`: whether Σ_i p_i x_i x_iᵀ (the Hopfield Jacobian's) runs as one product
+  ``[K, N] @ [N, d²]`` with the outer products kept per energy (:mod:`.second_moment`): one shared
+  ``[N, d]`` memory without a mask, no graph, not tracing, more states K than the dimension d, and
+  at most :data:`~.second_moment.MAX_OUTER` entries of outer products.
 - :func:`lse_op`: whether :func:`~hopfieldkit.lse_similarity` runs as its own autograd op (the
   softmax weights of the forward pass kept for a one-product backward): CPU, float32/64, one
   shared memory without a mask, β a constant, not tracing.
@@ -49,7 +53,7 @@ from torch import nn
 from torch._C import _functorch
 from torch._C._functorch import is_functorch_wrapped_tensor
 
-from . import chunked_update as chunked, few_patterns, onednn, stream
+from . import chunked_update as chunked, few_patterns, onednn, second_moment as moment, stream
 
 
 def tracing() -> bool:
@@ -153,6 +157,13 @@ def chunked_update(energy: object, xi: torch.Tensor, beta: object, steps: int, k
     if rows * energy.num_patterns > chunked.MAX_SCORES:
         return False
     return not keep_traj or (steps + 1) * xi.numel() <= chunked.MAX_TRAJECTORY
+
+
+def second_moment(p: torch.Tensor, X: torch.Tensor, mask: torch.Tensor | None) -> bool:
+    """Σ_i p_i x_i x_iᵀ may run as one product with the outer products kept (module docstring)."""
+    if mask is not None or tracing() or not cacheable(X) or (torch.is_grad_enabled() and p.requires_grad):
+        return False
+    return moment.applies(p, X)
 
 
 def lse_op(xi: torch.Tensor, X: torch.Tensor, b: object, mask: torch.Tensor | None = None) -> bool:
