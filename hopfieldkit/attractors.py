@@ -143,29 +143,44 @@ def classify(weights: torch.Tensor, mass: float = 0.9) -> tuple[list[str], torch
 
 
 def _greedy(points: torch.Tensor, ok: torch.Tensor, radius: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy merge: point i joins the nearest representative j when ‖p_i − p_j‖ ≤ radius_i + radius_j;
-    returns (indices of the representatives, label of each point; −1 where not ``ok``)."""
+    """Greedy merge in order: point i joins the nearest earlier representative j when
+    ‖p_i − p_j‖ ≤ radius_i + radius_j, else becomes one; returns (indices of the representatives,
+    label of each point; −1 where not ``ok``).
+
+    Computed one representative at a time: each point keeps its nearest representative so far,
+    and the next representative is the first later point that does not join its nearest one (every
+    point between two representatives has seen all representatives before it, so its decision is
+    final). That is K passes over the points instead of a pass per point or an n × n matrix."""
     n = points.shape[0]
-    labels = np.full(n, -1, dtype=np.int64)
+    P = points.detach().to(torch.float64).cpu().numpy()
+    r = radius.detach().to(torch.float64).cpu().numpy()
+    use = ok.detach().cpu().numpy().astype(bool)
+    best = np.full(n, np.inf)                 # distance to the nearest representative so far
+    near = np.full(n, -1, dtype=np.int64)     # its index among the representatives
     reps: list[int] = []
-    if n:
-        # all pairwise distances in one pass, exactly (no |a|² + |b|² − 2ab cancellation), then a
-        # loop over plain numbers: the merge is sequential, its arithmetic is not
-        P = points.detach().to(torch.float64).cpu()
-        dist = torch.cdist(P, P, compute_mode="donot_use_mm_for_euclid_dist").numpy()
-        r = radius.detach().to(torch.float64).cpu().numpy()
-        use = ok.detach().cpu().numpy()
-        for i in range(n):
-            if not use[i]:
-                continue
-            if reps:
-                d = dist[i, reps]
-                j = int(d.argmin())
-                if d[j] <= r[i] + r[reps[j]]:
-                    labels[i] = j
-                    continue
-            reps.append(i)
-            labels[i] = len(reps) - 1
+    first = 0
+    while True:
+        if reps:
+            i = reps[-1]
+            joins = best <= r + np.where(near >= 0, r[np.array(reps)][near.clip(0)], np.inf)
+            free = np.flatnonzero(use[i + 1:] & ~joins[i + 1:])
+            if free.size == 0:
+                break
+            first = i + 1 + int(free[0])
+        else:
+            free = np.flatnonzero(use)
+            if free.size == 0:
+                break
+            first = int(free[0])
+        reps.append(first)
+        later = slice(first + 1, n)
+        d = np.sqrt(((P[later] - P[first]) ** 2).sum(-1))
+        closer = d < best[later]
+        best[later] = np.where(closer, d, best[later])
+        near[later] = np.where(closer, len(reps) - 1, near[later])
+    labels = np.full(n, -1, dtype=np.int64)
+    labels[use] = near[use]
+    labels[np.array(reps, dtype=np.int64)] = np.arange(len(reps))
     return torch.tensor(reps, dtype=torch.long), torch.from_numpy(labels)
 
 

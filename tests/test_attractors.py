@@ -209,3 +209,38 @@ def test_the_pattern_gap_follows_the_patterns(gen):
     assert _pattern_gap(E) == pytest.approx(1e-3 * 2.0, rel=1e-6)
     E.patterns.data[1] = E.patterns[0] + 1e-2          # a write no version counter sees
     assert _pattern_gap(E) == pytest.approx(1e-2 * 2.0, rel=1e-6)
+
+
+def _greedy_reference(points, ok, radius):
+    """The merge rule point by point: i joins its nearest earlier representative j when
+    ‖p_i − p_j‖ ≤ r_i + r_j (the first of equally near ones), else becomes one."""
+    labels = torch.full((points.shape[0],), -1, dtype=torch.long)
+    reps = []
+    for i in range(points.shape[0]):
+        if not bool(ok[i]):
+            continue
+        if reps:
+            dist = (points[reps] - points[i]).norm(dim=-1)
+            j = int(dist.argmin())
+            if float(dist[j]) <= float(radius[i] + radius[reps[j]]):
+                labels[i] = j
+                continue
+        reps.append(i)
+        labels[i] = len(reps) - 1
+    return torch.tensor(reps, dtype=torch.long), labels
+
+
+def test_the_merge_of_end_points_is_the_greedy_rule():
+    from hopfieldkit.attractors import _greedy
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(120):
+        n, d = int(torch.randint(1, 60, (1,), generator=g)), int(torch.randint(1, 5, (1,), generator=g))
+        P = torch.randn(n, d, generator=g, dtype=torch.float64)
+        if trial % 3 == 0:
+            P = torch.round(2 * P) / 2                      # repeated points and equal distances
+        ok = torch.rand(n, generator=g) > 0.2
+        radius = torch.rand(n, generator=g, dtype=torch.float64) * float(torch.rand(1, generator=g))
+        reps, labels = _greedy(P, ok, radius)
+        want_reps, want_labels = _greedy_reference(P, ok, radius)
+        assert torch.equal(reps, want_reps) and torch.equal(labels, want_labels)
