@@ -156,28 +156,22 @@ def _greedy(points: torch.Tensor, ok: torch.Tensor, radius: torch.Tensor) -> tup
     r = radius.detach().to(torch.float64).cpu().numpy()
     use = ok.detach().cpu().numpy().astype(bool)
     best = np.full(n, np.inf)                 # distance to the nearest representative so far
+    reach = np.full(n, -np.inf)               # radius_i + that representative's radius
     near = np.full(n, -1, dtype=np.int64)     # its index among the representatives
     reps: list[int] = []
-    first = 0
+    start = 0
     while True:
-        if reps:
-            i = reps[-1]
-            joins = best <= r + np.where(near >= 0, r[np.array(reps)][near.clip(0)], np.inf)
-            free = np.flatnonzero(use[i + 1:] & ~joins[i + 1:])
-            if free.size == 0:
-                break
-            first = i + 1 + int(free[0])
-        else:
-            free = np.flatnonzero(use)
-            if free.size == 0:
-                break
-            first = int(free[0])
+        free = np.flatnonzero(use[start:] & ~(best[start:] <= reach[start:]))
+        if free.size == 0:
+            break
+        first = start + int(free[0])
         reps.append(first)
-        later = slice(first + 1, n)
-        d = np.sqrt(((P[later] - P[first]) ** 2).sum(-1))
-        closer = d < best[later]
-        best[later] = np.where(closer, d, best[later])
-        near[later] = np.where(closer, len(reps) - 1, near[later])
+        start = first + 1
+        d = np.sqrt(((P[start:] - P[first]) ** 2).sum(-1))
+        closer = d < best[start:]
+        best[start:][closer] = d[closer]
+        reach[start:][closer] = r[start:][closer] + r[first]
+        near[start:][closer] = len(reps) - 1
     labels = np.full(n, -1, dtype=np.int64)
     labels[use] = near[use]
     labels[np.array(reps, dtype=np.int64)] = np.arange(len(reps))

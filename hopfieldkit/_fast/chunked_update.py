@@ -91,10 +91,10 @@ class SharedMemoryStep:
             self.packed.release(kept)
             return total
         s = torch.mm(flat, self.XbT)
+        if not lse:                                  # the weights alone: the softmax kernel, any row length
+            torch.mm(torch.softmax(s, 1), self.X, out=out.view(-1, self.d))
+            return None
         if self.X.shape[0] >= SHORT_ROWS:
-            if not lse:
-                torch.mm(torch.softmax(s, 1), self.X, out=out.view(-1, self.d))
-                return None
             p, ell = onednn.softmax_lse(s)
             torch.mm(p, self.X, out=out.view(-1, self.d))
             return ell
@@ -107,6 +107,18 @@ class SharedMemoryStep:
         """E of ``states`` [n, ...] from their ℓ (``aux``) and norms ``[n, rows]``."""
         ell = torch.stack(aux).reshape(len(aux), -1)
         return norms.square().mul_(0.5).add_(ell, alpha=-1.0 / self.beta).add_(self.const)
+
+
+def chunk_end(m: int, size: int, check_every: int) -> int:
+    """Where a chunk of about ``size`` steps from step m ends. The plain loop stops only at
+    multiples of ``check_every``: chunks shorter than it end no later than the next multiple (all
+    states may freeze early, and the steps after a freeze need not be computed), longer ones end on
+    a multiple (steps computed past the stop would be wasted)."""
+    nxt = (m // check_every + 1) * check_every
+    if size < check_every:
+        return min(m + size, nxt)
+    end = (m + size) // check_every * check_every
+    return end if end > m else nxt
 
 
 def stepper(energy, xi: torch.Tensor, beta):
@@ -202,7 +214,7 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor | None, *, steps: int, 
     m, size, taken, stop = 0, FIRST_CHUNK, steps, f"reached steps={steps}"
     with torch.no_grad():
         while m < steps:
-            c = min(size, steps - m)
+            c = min(chunk_end(m, size, check_every), steps) - m
             size = min(2 * size, max_chunk)
             aux = [step.step(ys[j + 1], ys[j + 2], record) for j in range(c)]
             norms = torch.linalg.vector_norm(ys[:c + 1].reshape(c + 1, rows, -1), dim=-1)   # ‖Y_{m-1}‖ … ‖Y_{m+c-1}‖
