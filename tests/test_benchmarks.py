@@ -52,3 +52,14 @@ def test_nn_layers_benchmark_matches_attention_and_measures_implicit_memory(benc
     assert mem[True, 10] == mem[True, 100] > 0                 # implicit: constant in the steps
     assert mem[False, 100] > 8 * mem[False, 10] and mem[False, 10] > mem[True, 10]
     assert "hand / Hopfield" in capsys.readouterr().out
+
+
+def test_analysis_benchmark_runs_and_does_the_same_work_as_its_peers(bench_path, capsys):
+    import analysis
+
+    rows = analysis.main(["--dtypes", "float64", "--repeats", "1", "--settle", "0", "--glibc-defaults",
+                          "--only", "fixed_points,basins,capacity"])
+    assert [r[1].split()[0] for r in rows] == ["fixed_points"] * 3 + ["basins"] + ["capacity"] * 2
+    for _, name, (ours, direct) in rows:
+        assert ours == direct, name            # fixed points found / recall rate: hk and plain torch agree
+    assert "hk/torch" in capsys.readouterr().out
