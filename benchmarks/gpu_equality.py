@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_equality.py            # prints one line per case and "all equal" or the failures
 
-The recorded ``update`` descent in chunks (``hopfieldkit/_fast/chunked_update.py``) against the plain
+The ``update`` descent in chunks (energies recorded or not) (``hopfieldkit/_fast/chunked_update.py``) against the plain
 per-step loop, float32 and float64, with and without a tolerance, a trajectory, masks and per-sample
 memories; and the small-problem timing of both (µs per step), since on a GPU the chunked loop's gain
 is that it never waits for the device inside a chunk.
@@ -60,7 +60,8 @@ def main() -> int:
             # state one step apart on the two paths (the fast one folds β into X)
             small = 1e-4 if dtype == torch.float32 else 1e-6
             for kw in ({"steps": 50, "tol": 0.0}, {"steps": 80, "tol": 10 * small}, {"steps": 30, "tol": small, "trajectory": True},
-                       {"steps": 40, "tol": small, "check_every": 3}):
+                       {"steps": 40, "tol": small, "check_every": 3}, {"steps": 80, "tol": 10 * small, "record": False},
+                       {"steps": 40, "tol": small, "record": False, "trajectory": True}):
                 a, b = run(hk.HopfieldEnergy(X), xi, 2.0, True, **kw), run(hk.HopfieldEnergy(X), xi, 2.0, False, **kw)
                 why = same(a, b, tol)
                 failures += why is not None
