@@ -243,6 +243,10 @@ def fixed_points(
     if batched and energy.patterns.dim() != 3:
         raise ValueError(f"fixed_points takes a memory per sample of shape [B, N, d]; got patterns "
                          f"{tuple(energy.patterns.shape)}")
+    X = getattr(energy, "patterns", None)
+    if not batched and isinstance(X, torch.Tensor) and X.dim() > 2:
+        raise ValueError(f"fixed_points analyses one memory (patterns [N, d]) or, for a HopfieldEnergy, one per "
+                         f"sample [B, N, d]; got patterns {tuple(X.shape)}: pass one memory at a time")
     if inits.dim() != 2 and not (batched and inits.dim() == 3):
         raise ValueError(f"inits must have shape [n, d]" + (" or [n, B, d]" if batched else "")
                          + f", got {tuple(inits.shape)}")

@@ -19,7 +19,8 @@ Models and their dynamics:
   trials run as one stack of networks (the perceptron's W is learned per trial).
 - ``"dense-n"`` (n = 2, 3, 4, …): :class:`~hopfieldkit.DenseAMEnergy` with F(z) = zⁿ; ``"dense-exp"``:
   F = exp, in its log form (``F="lse"``: the same minima and updates, no overflow). Asynchronous
-  sweeps; one memory per trial (no stacked form).
+  sweeps; all trials as one stack of memories (``patterns [trials, P, N]``). With
+  ``"async-random"`` every sweep draws one permutation for all trials, as for the classical rules.
 - ``"modern"``: the continuous modern Hopfield network (:class:`~hopfieldkit.HopfieldEnergy` on the
   ±1 patterns, β = ``beta``, default 1: the scores are N·m^μ, so the softmax is nearly one-hot),
   CCCP updates from the corrupted pattern; the recalled pattern is sign(ξ*). All trials as one
@@ -137,13 +138,10 @@ def recall_rate(model: str, N: int, P: int, *, corruption: float = 0.15, dynamic
         ok = run.converged
     else:
         F, n = ("lse", 2) if model == "dense-exp" else ("poly", int(model.split("-")[1]))
-        ends = []
-        for k in range(trials):
-            r = descend(DenseAMEnergy(X[k], F=F, n=n), start[k:k + 1], 1.0, method=method, steps=steps,
-                        record=False, options=order)
-            ends.append(r.xi[0])
-            ok[k] = bool(r.converged[0])
-        end = torch.stack(ends)
+        run = descend(DenseAMEnergy(X, F=F, n=n), start, 1.0, method=method, steps=steps, record=False,
+                      options=order)                                 # one memory per trial, all at once
+        end = run.xi
+        ok = run.converged
     m = (end * target).sum(-1) / N
     success = (end == target).all(-1) if criterion == "exact" else m >= 0.95
     success = success & ok

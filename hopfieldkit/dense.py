@@ -1,6 +1,8 @@
 """Dense associative memories of Krotov & Hopfield [KH16] and Demircigil et al. [D17].
 
-Binary states σ ∈ {−1, +1}^d and K stored patterns x_μ (rows of ``patterns``, ``[K, d]``):
+Binary states σ ∈ {−1, +1}^d and K stored patterns x_μ (rows of ``patterns``, ``[K, d]``, or a
+stack ``[..., K, d]``: one memory per batch entry of the states, e.g. one per trial of a capacity
+scan):
 
     E(σ) = −β⁻¹ Σ_μ F(β x_μᵀσ)                                           ([KH16] Eq. 2)
     F(z) = zⁿ ("poly"),  max(z, 0)ⁿ ("rectified", [KH16] Eq. 3),  exp(z) ("exp", [D17])
@@ -31,6 +33,7 @@ import torch
 
 from torch._C._functorch import is_functorch_wrapped_tensor
 
+from . import _products
 from ._checks import beta_for, check_beta, check_beta_shape, checks_enabled, check_choice, check_finite, check_last_dim, check_like, check_tensor
 from .energy import Beta, Energy
 
@@ -47,7 +50,8 @@ class DenseAMEnergy(Energy):
     """Dense associative memory ([KH16], [D17]); see the module docstring for the equations.
 
     Args:
-        patterns: ``[K, d]`` stored patterns (typically ±1 entries).
+        patterns: ``[K, d]`` stored patterns (typically ±1 entries), or ``[..., K, d]``: one memory
+            per batch entry, broadcast against the states' batch shape.
         F: ``"poly"`` (zⁿ), ``"rectified"`` (max(z,0)ⁿ), ``"exp"`` (eᶻ) or ``"lse"`` (the log of
             the exponential energy: same minima and update, no overflow).
         n: the power for the polynomial families (n = 2 is the classical Hopfield network).
@@ -57,7 +61,7 @@ class DenseAMEnergy(Energy):
 
     def __init__(self, patterns: torch.Tensor, F: str = "poly", n: int = 3, *, state: str = "binary"):
         super().__init__()
-        check_tensor("patterns", patterns, ndim=2)
+        check_tensor("patterns", patterns, min_dim=2)
         self.F = check_choice("F", F, _FAMILIES)
         self.state = check_choice("state", state, ("binary", "continuous"))
         if F in ("poly", "rectified") and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
@@ -67,7 +71,7 @@ class DenseAMEnergy(Energy):
 
     def _check(self, s: torch.Tensor, beta: Beta, name: str) -> Beta:
         check_tensor(name, s, min_dim=1, finite=False)
-        check_last_dim(name, s, self.patterns.shape[1])
+        check_last_dim(name, s, self.patterns.shape[-1])
         check_like(name, s, "patterns", self.patterns)
         check_finite(name, s)
         beta = check_beta(beta, ref=s)
@@ -101,10 +105,10 @@ class DenseAMEnergy(Energy):
         name = "sigma" if self.state == "binary" else "v"
         b = self._check(xi, beta, name)
         if self.state == "binary":
-            return -self.interaction(xi @ self.patterns.T, b)
+            return -self.interaction(_products.scores(xi, self.patterns), b)
         s = torch.tanh(xi)
         leak = (xi * s - _log_cosh(xi)).sum(-1)
-        return leak - self.interaction(s @ self.patterns.T, b)
+        return leak - self.interaction(_products.scores(s, self.patterns), b)
 
     def _gap(self, h_plus: torch.Tensor, h_minus: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Δ = E(σ_i = −1) − E(σ_i = +1) from the overlaps ``[..., K]`` with σ_i = +1 and −1. For
@@ -123,10 +127,10 @@ class DenseAMEnergy(Energy):
         if self.state != "binary":
             raise ValueError("field_gaps needs state='binary'")
         b = self._check(sigma, beta, "sigma")
-        X = self.patterns
-        base = (sigma @ X.T).unsqueeze(-2) - sigma.unsqueeze(-1) * X.T        # [..., d, K] without neuron i
+        XT = self.patterns.transpose(-1, -2)                                  # [..., d, K]
+        base = _products.scores(sigma, self.patterns).unsqueeze(-2) - sigma.unsqueeze(-1) * XT   # without neuron i
         bb = b.unsqueeze(-1) if isinstance(b, torch.Tensor) and b.dim() else b
-        return self._gap(base + X.T, base - X.T, bb)
+        return self._gap(base + XT, base - XT, bb)
 
     def sweep(self, sigma: torch.Tensor, beta: Beta = 1.0, order: torch.Tensor | None = None,
               choose=None) -> torch.Tensor:
@@ -142,11 +146,11 @@ class DenseAMEnergy(Energy):
         b = self._check(sigma, beta, "sigma")
         check_binary("sigma", sigma)
         choose = deterministic if choose is None else choose
-        d = self.patterns.shape[1]
+        d = self.patterns.shape[-1]
         s = sigma.clone()
-        h = s @ self.patterns.T  # [..., K]
+        h = _products.scores(s, self.patterns)                  # [..., K]
         for i in (range(d) if order is None else order.tolist()):
-            xi_col = self.patterns[:, i]                       # [K]
+            xi_col = self.patterns[..., :, i]                   # [..., K]
             base = h - s[..., i : i + 1] * xi_col               # overlaps without neuron i
             new = choose(self._gap(base + xi_col, base - xi_col, b), s[..., i])
             h = base + new.unsqueeze(-1) * xi_col

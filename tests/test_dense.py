@@ -115,3 +115,24 @@ def test_log_form_has_the_minima_and_the_update_of_the_exponential_energy(gen):
     fe = hk.fixed_points(exp_, beta, s)
     fl = hk.fixed_points(lse_, beta, s)
     assert torch.equal(fe.points, fl.points) and torch.equal(fe.stable, fl.stable)
+
+
+@pytest.mark.parametrize("F, n", [("poly", 3), ("lse", 2), ("rectified", 4)])
+def test_a_stack_of_memories_runs_like_each_memory_alone(F, n, gen):
+    """patterns [T, K, d] with states [T, d] (one memory per trial, as the capacity harness runs
+    them): energy, flip gaps, sweeps and descend equal the T memories one by one."""
+    T, K, d = 5, 7, 12
+    X = torch.randint(0, 2, (T, K, d), generator=gen).to(torch.float64) * 2 - 1
+    s = torch.randint(0, 2, (T, d), generator=gen).to(torch.float64) * 2 - 1
+    stack = hk.DenseAMEnergy(X, F=F, n=n)
+    alone = [hk.DenseAMEnergy(X[t], F=F, n=n) for t in range(T)]
+    assert torch.allclose(stack(s, 1.0), torch.stack([E(s[t], 1.0) for t, E in enumerate(alone)]))
+    assert torch.allclose(stack.field_gaps(s, 1.0), torch.stack([E.field_gaps(s[t], 1.0) for t, E in enumerate(alone)]))
+    order = torch.randperm(d, generator=gen)
+    assert torch.equal(stack.sweep(s, 1.0, order), torch.stack([E.sweep(s[t], 1.0, order) for t, E in enumerate(alone)]))
+    run = hk.descend(stack, s, 1.0, method="async", steps=30, record=False)
+    each = [hk.descend(E, s[t:t + 1], 1.0, method="async", steps=30, record=False) for t, E in enumerate(alone)]
+    assert torch.equal(run.xi, torch.cat([r.xi for r in each]))
+    assert torch.equal(run.converged, torch.cat([r.converged for r in each]))
+    with pytest.raises(ValueError, match="one memory"):
+        hk.fixed_points(stack, 1.0, s)
