@@ -191,8 +191,8 @@ def _pattern_gap(energy) -> float:
         D = D[D > 0]                                                           # (equal patterns are one)
         return float(D.min()) if D.numel() else float("inf")
 
-    if isinstance(energy, torch.nn.Module) and _fast.policy.cacheable(X):   # a β sweep asks at every β
-        return _fast.cache.cached(energy, "pattern_gap", (X,) if mask is None else (X, mask), gap)
+    if isinstance(energy, torch.nn.Module):   # kept with the energy: a β sweep asks at every β
+        return _fast.kept(energy, "pattern_gap", (X,) if mask is None else (X, mask), gap)
     return gap()
 
 

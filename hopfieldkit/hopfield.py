@@ -142,9 +142,7 @@ class HopfieldEnergy(Energy):
             if mask is not None:
                 sq = sq.masked_fill(~mask, 0.0)
             return sq.amax(-1)
-        if _fast.policy.cacheable(X):
-            return _fast.cached(self, "max_sq_norm", (X,) if mask is None else (X, mask), compute)
-        return compute()
+        return _fast.kept(self, "max_sq_norm", (X,) if mask is None else (X, mask), compute)
 
     def weights(self, xi: torch.Tensor, beta: Beta) -> torch.Tensor:
         """Softmax weights p = softmax(β Xᵀξ), shape ``[..., N]``: how much each pattern is retrieved."""

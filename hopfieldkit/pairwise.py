@@ -128,9 +128,7 @@ class PairwiseEnergy(Energy):
     def _columns(self) -> torch.Tensor:
         """Wᵀ, contiguous: a sweep reads column i of W as one contiguous row (kept while W is unchanged)."""
         W = self.W
-        if not _fast.policy.cacheable(W):
-            return W.transpose(-1, -2).contiguous()
-        return _fast.cache.cached(self, "columns", (W,), lambda: W.transpose(-1, -2).contiguous())
+        return _fast.kept(self, "columns", (W,), lambda: W.transpose(-1, -2).contiguous())
 
     def update(self, s: torch.Tensor, beta: Beta = 1.0) -> torch.Tensor:
         """One asynchronous sweep in the order 0 … N−1 (never raises E for symmetric W)."""

@@ -24,7 +24,15 @@ from . import attention, cache, chunked_update, et_folded, few_patterns, lse_op,
 from .cache import cached, clear_caches
 from .malloc import retain_freed_memory
 
-__all__ = ["lse", "hopfield_step", "hopfield_step_and_lse", "second_moment_of", "value_read", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
+__all__ = ["kept", "lse", "hopfield_step", "hopfield_step_and_lse", "second_moment_of", "value_read", "et_direction", "cached", "clear_caches", "retain_freed_memory", "policy"]
+
+
+def kept(owner: object, name: str, sources: tuple, build):
+    """``build()`` kept in ``owner`` while its source tensors are unchanged (:func:`.cache.cached`),
+    where a value made from them may be kept (:func:`.policy.cacheable` of the first); else built anew."""
+    if policy.cacheable(sources[0]):
+        return cache.cached(owner, name, sources, build)
+    return build()
 
 
 def lse(xi: torch.Tensor, X: torch.Tensor, b, mask: torch.Tensor | None = None,
