@@ -16,8 +16,8 @@ The result is the plain loop's: frozen states are read back at the iteration the
 energies held from there on. Its numbers agree to rounding (β folded into the patterns, the exp
 taken by hand round differently), so a state whose residual lands within rounding of the
 tolerance may stop one step apart. Without ``record`` the states are judged by their residual
-alone, as in the plain loop; the bare map (``tol=0``, nothing recorded) keeps the plain loop. This relies on the update acting on each state alone (a state's
-path does not depend on the others, as for every Hopfield memory layout), which is why only the
+alone, as in the plain loop; the bare map (``tol=0``, nothing recorded) keeps the plain loop.
+This relies on the update acting on each state alone (a state's path does not depend on the others, as for every Hopfield memory layout), which is why only the
 Hopfield energy's own update takes this route. The steps a state runs past its freeze are wasted
 work (at most one chunk) and never seen.
 """
@@ -193,10 +193,10 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor | None, *, steps: int, 
     shape = xi.shape
     batch = shape[: xi.dim() - event_dims]
     rows = batch.numel()
-    if record:
-        energies = torch.empty((steps + 1, rows), dtype=xi.dtype, device=xi.device)     # E(Y_t) of the free run
-    else:
-        energies = torch.zeros((min(MAX_CHUNK_UNRECORDED, steps) + 1, rows), dtype=xi.dtype, device=xi.device)
+    max_chunk = MAX_CHUNK if record else MAX_CHUNK_UNRECORDED
+    # E(Y_t) of the free run; unrecorded, a chunk's worth of zeros stands in (always finite)
+    energies = torch.empty((steps + 1, rows), dtype=xi.dtype, device=xi.device) if record else None
+    finite = None if record else torch.zeros((min(max_chunk, steps) + 1, rows), dtype=xi.dtype, device=xi.device)
     traj = torch.empty((steps + 1,) + tuple(shape), dtype=xi.dtype, device=xi.device) if keep_traj else None
     if keep_traj:
         traj[0] = xi
@@ -206,7 +206,6 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor | None, *, steps: int, 
         from tqdm.auto import tqdm
         bar = tqdm(total=steps, desc="descend", leave=False)
     x = xi.detach()
-    max_chunk = MAX_CHUNK if record else MAX_CHUNK_UNRECORDED
     rows_max = min(max_chunk, steps) + 2
     ys = torch.empty((rows_max,) + tuple(shape), dtype=xi.dtype, device=xi.device)   # Y_{m-1} … Y_{m+c}
     diff = torch.empty((rows_max - 2, rows, shape.numel() // max(rows, 1)), dtype=xi.dtype, device=xi.device)
@@ -222,7 +221,7 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor | None, *, steps: int, 
                 energies[m:m + c] = step.energies(ys[1:c + 1], aux, norms[1:])           # E_m … E_{m+c-1}
                 if m == 0:
                     energies[0] = e0.reshape(-1)
-            e_chunk = energies[m:m + c] if record else energies[:c]
+            e_chunk = energies[m:m + c] if record else finite[:c]
             if keep_traj:
                 traj[m + 1:m + c + 1] = ys[2:c + 2]
             freeze.decide(m, ys[:c], ys[1:c + 1], norms[:c], e_chunk, diff[:c], skip_first=m == 0)
@@ -242,7 +241,7 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor | None, *, steps: int, 
             norms = torch.linalg.vector_norm(ys[:2].reshape(2, rows, -1), dim=-1)
             if record:
                 energies[steps] = step.energies(x.unsqueeze(0), [step.step(x, scratch)], norms[1:])
-            freeze.decide(steps, ys[:1], ys[1:2], norms[:1], energies[steps:steps + 1] if record else energies[:1],
+            freeze.decide(steps, ys[:1], ys[1:2], norms[:1], energies[steps:steps + 1] if record else finite[:1],
                           diff[:1])
         x = ys[1]
     if bar is not None:
