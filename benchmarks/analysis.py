@@ -105,7 +105,7 @@ def jax_fixed_points(X: torch.Tensor, tol: float):
     jax.config.update("jax_enable_x64", True)          # float32 arrays stay float32
     Xj = jnp.asarray(X.numpy())
     d = X.shape[1]
-    const = math.log(X.shape[0]) / 1.0
+    log_n, half_m2 = math.log(X.shape[0]), 0.5 * float((X * X).sum(-1).max())
 
     @jax.jit
     def descend(beta, x):
@@ -128,7 +128,7 @@ def jax_fixed_points(X: torch.Tensor, tol: float):
         m = p @ Xj
         J = beta * (jnp.einsum("kn,ni,nj->kij", p, Xj, Xj) - m[:, :, None] * m[:, None, :])
         eig = jnp.linalg.eigvalsh(jnp.eye(d, dtype=Xj.dtype) - J)
-        E = -jax.nn.logsumexp(s, -1) / beta + 0.5 * jnp.sum(P * P, -1) + const / beta + 0.5 * jnp.max(jnp.sum(Xj * Xj, -1))
+        E = -jax.nn.logsumexp(s, -1) / beta + 0.5 * jnp.sum(P * P, -1) + log_n / beta + half_m2
         c = jnp.cumsum(-jnp.sort(-p, -1), -1)
         return E, eig, jnp.sum(c < 0.9, -1) + 1
 
@@ -140,12 +140,18 @@ def jax_fixed_points(X: torch.Tensor, tol: float):
     return run
 
 
-def torch_recall(model: str, N: int, P: int, trials: int, seed: int, steps: int = 100) -> float:
-    """``recall_rate`` written directly: the same patterns, starts, dynamics and criterion."""
+def trial_data(N: int, P: int, trials: int, seed: int):
+    """The patterns [trials, P, N], targets and 15 %-flipped starts [trials, N] that
+    ``recall_rate`` draws for this seed (the same generator calls in the same order)."""
     g = torch.Generator().manual_seed(seed)
     X = torch.randint(0, 2, (trials, P, N), generator=g).to(torch.float64) * 2 - 1
     target = X[torch.arange(trials), torch.randint(P, (trials,), generator=g)]
-    s = capacity.corrupt(target, int(round(0.15 * N)), g)
+    return X, target, capacity.corrupt(target, int(round(0.15 * N)), g)
+
+
+def torch_recall(model: str, N: int, P: int, trials: int, seed: int, steps: int = 100) -> float:
+    """``recall_rate`` written directly: the same patterns, starts, dynamics and criterion."""
+    X, target, s = trial_data(N, P, trials, seed)
     conv = torch.zeros(trials, dtype=torch.bool)
     if model == "hebbian":
         W = X.transpose(1, 2) @ X / N
@@ -222,10 +228,7 @@ def jax_recall(model: str, N: int, P: int, trials: int, seed: int, steps: int = 
     fn = hebb if model == "hebbian" else modern
 
     def run():
-        g = torch.Generator().manual_seed(seed)
-        X = torch.randint(0, 2, (trials, P, N), generator=g).to(torch.float64) * 2 - 1
-        target = X[torch.arange(trials), torch.randint(P, (trials,), generator=g)]
-        s = capacity.corrupt(target, int(round(0.15 * N)), g)
+        X, target, s = trial_data(N, P, trials, seed)
         end, conv = fn(jnp.asarray(X.numpy()), jnp.asarray(s.numpy()))
         return float(np.mean(np.all(np.asarray(end) == target.numpy(), -1) & np.asarray(conv)))
 
