@@ -310,6 +310,8 @@ class GlobalWorkspace(nn.Module):
             else:
                 Y = self.read.patterns.unsqueeze(0).expand(B, -1, -1)
                 z_hat = self.cross(z, Y)
+            if gamma.requires_grad:  # keep no step's graph on the module (and a steady state for torch.compile)
+                self.read.set_priors(gamma.detach())
         if trace is not None:
             trace.append(WorkspaceTrace(z.detach(), gamma.detach(), G, run,
                                         z_hat.detach()))
