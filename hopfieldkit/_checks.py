@@ -32,7 +32,12 @@ def checks_enabled() -> bool:
 @contextlib.contextmanager
 def unchecked() -> Iterator[None]:
     """Skip value (NaN/inf) checks inside the block: for hot loops whose inputs were checked.
-    Each block is one session (:func:`check_session`): kept values are re-verified once in it."""
+    Each block is one session (:func:`check_session`): kept values are re-verified once in it.
+    While torch.compile traces, checks are off anyway and the block touches no state: a session
+    counter read during tracing would become a guard, and every call would recompile."""
+    if torch.compiler.is_compiling():
+        yield
+        return
     old = getattr(_state, "enabled", True)  # the stored flag (checks_enabled() is False while compiling)
     old_session = getattr(_state, "session", None)
     _state.enabled = False

@@ -58,3 +58,16 @@ def test_energy_fast_paths_compile_to_one_graph_under_no_grad():
         assert torch.allclose(u, H.update(x, 0.5), atol=1e-5)
         e = torch.compile(H.forward, backend="aot_eager", fullgraph=True)(x, 0.5)
         assert torch.allclose(e, H(x, 0.5), atol=1e-5)
+
+
+def test_a_compiled_model_does_not_recompile_on_every_call():
+    """hk.unchecked() inside the workspace once counted its sessions while traced: dynamo guarded
+    on the counter and recompiled each call until its limit, then ran eagerly."""
+    torch.manual_seed(0)
+    model = build("ait-tiny", DATA, patch=4)
+    compiled = torch.compile(model, backend="aot_eager")
+    x = torch.randn(4, 1, 16, 16)
+    compiled(x)[0].sum().backward()
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for _ in range(3):
+            compiled(x)[0].sum().backward()
