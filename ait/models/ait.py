@@ -37,6 +37,7 @@ from hopfieldkit import bayes
 from hopfieldkit.settings import check, setting
 
 from ..data.common import InputSpec
+from . import fused_write
 from .layers import POS_EMBEDDINGS, FeedForward, SelfAttention, Tokens, check_patch, num_tokens
 
 SIZES = {
@@ -249,6 +250,8 @@ class GlobalWorkspace(nn.Module):
         """(new priors γ^{t+1} ``[M, d_m]``, balance loss, gates ``[H_m, M, P]`` or None unless
         ``keep_gates``). The content each prior reads, O_hm = Σ_p G_hmp W_V,h Z_p, is taken as
         W_V,h (Σ_p G_hmp Z_p), which with top-k gates sums only the k chosen rows."""
+        if fused_write.applies(self, Z, dense, keep_gates):  # the same numbers, one autograd node
+            return (*fused_write.write(self, Z), None)
         cfg = self.cfg
         P, dm, Hm = Z.shape[0], cfg.prior_dim, cfg.memory_heads
         gamma = self.memory.detach().clone()  # the EMA below overwrites the memory in place (docs/ait.md)
