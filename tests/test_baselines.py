@@ -159,3 +159,31 @@ def test_position_code_and_flat_head_are_what_make_a_model_see_where_patches_are
     assert m.head[0].normalized_shape == (width,)
     with pytest.raises(ValueError, match="head"):
         build(name, GRAY16, head="cls")
+
+
+@pytest.mark.parametrize("name", ["ait-tiny", "vit-tiny", *TINY])
+def test_conv_stem_gives_every_model_the_tokens_of_the_patch_embedding(name):
+    """stem="conv": the same number of tokens (question token included) and a trainable stem."""
+    from ait.models.layers import ConvStem
+
+    qa = InputSpec(image_size=30, channels=3, num_classes=4, question_dim=5)
+    torch.manual_seed(0)
+    x, q = torch.rand(2, 3, 30, 30), torch.rand(2, 5)
+    patch, conv = build(name, qa, patch=5), build(name, qa, patch=5, stem="conv")
+    assert isinstance(conv.embed.patches, ConvStem)
+    assert conv.embed(x, q).shape == patch.embed(x, q).shape == (2, 37, patch.embed(x, q).shape[-1])
+    logits, aux = conv(x, q)
+    (logits.sum() + aux).backward()
+    assert all(p.grad is not None for p in conv.embed.patches.parameters())
+    with pytest.raises(ValueError, match="stem"):
+        build(name, qa, patch=5, stem="resnet")
+
+
+@pytest.mark.parametrize("image,patch,halvings", [(75, 15, 4), (75, 5, 2), (32, 4, 2), (30, 5, 2), (16, 1, 0), (64, 32, 5)])
+def test_conv_stem_halves_while_the_map_covers_the_grid_then_pools_to_it(image, patch, halvings):
+    from ait.models.layers import ConvStem
+
+    stem = ConvStem(3, image, patch, 8)
+    convs = [m for m in stem.convs if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride[0] for c in convs] == ([2] * halvings or [1])
+    assert stem(torch.rand(1, 3, image, image)).shape == (1, (image // patch) ** 2, 8)

@@ -38,7 +38,7 @@ from hopfieldkit.settings import check, setting
 
 from ..data.common import InputSpec
 from . import fused_write
-from .layers import POS_EMBEDDINGS, FeedForward, SelfAttention, Tokens, check_patch, num_tokens
+from .layers import POS_EMBEDDINGS, STEM_HELP, STEMS, FeedForward, SelfAttention, Tokens, check_patch, num_tokens
 
 SIZES = {
     # tiny (CPU): fixed sincos position codes, which the tiny model needs to learn Triangle
@@ -68,6 +68,7 @@ class AiTConfig:
     patch: int = setting(4, "patch side in pixels", ge=1)
     pos_embedding: str = setting("none", "none (the paper: attention is blind to position, only the head "
                                  "sees it), learned, or sincos (fixed 2-D codes; the tiny default)", choices=POS_EMBEDDINGS)
+    stem: str = setting("patch", STEM_HELP, choices=STEMS)
     # backbone
     dim: int = setting(768, "token width D", ge=1)
     depth: int = setting(2, "blocks", ge=1)
@@ -352,7 +353,7 @@ class AiT(nn.Module):
         super().__init__()
         check_patch(inputs, cfg.patch)
         self.cfg, self.inputs = cfg, inputs
-        self.embed = Tokens(inputs, cfg.dim, cfg.patch, cfg.pos_embedding)
+        self.embed = Tokens(inputs, cfg.dim, cfg.patch, cfg.pos_embedding, cfg.stem)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
         flat = num_tokens(inputs, cfg.patch) * cfg.dim
         self.head = nn.Sequential(nn.LayerNorm(flat), nn.Linear(flat, inputs.num_classes))

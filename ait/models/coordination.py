@@ -33,7 +33,7 @@ import torch.nn as nn
 from hopfieldkit.settings import check, setting
 
 from ..data.common import InputSpec
-from .layers import HEADS, POS_EMBEDDINGS, FeedForward, SelfAttention, Tokens, head, num_tokens, pooled
+from .layers import HEADS, POS_EMBEDDINGS, STEM_HELP, STEMS, FeedForward, SelfAttention, Tokens, head, num_tokens, pooled
 
 
 @dataclass
@@ -50,6 +50,7 @@ class CoordinationConfig:
     sparse_attention: bool = False  # STR: strided sparse self-attention
     memory_mlp_dim: int = 2048
     pos_embedding: str = setting("learned", "position code of the tokens: none, learned or sincos", choices=POS_EMBEDDINGS)
+    stem: str = setting("patch", STEM_HELP, choices=STEMS)
     head: str = setting("mean", "mean (LN of the mean token) or flat (LN over all tokens, as AiT)", choices=HEADS)
 
     def __post_init__(self):
@@ -146,7 +147,7 @@ class Coordination(nn.Module):
         if c.workspace == "hard" and c.topk < 1:
             raise ValueError(f"topk must be ≥ 1, got {c.topk}")
         self.inputs, self.cfg = inputs, c
-        self.embed = Tokens(inputs, c.dim, c.patch, c.pos_embedding)
+        self.embed = Tokens(inputs, c.dim, c.patch, c.pos_embedding, c.stem)
         n_layers = 1 if c.shared else c.depth
         self.layers = nn.ModuleList([CoordinationLayer(c) for _ in range(n_layers)])
         self.memory_init = nn.Parameter(torch.randn(c.slots, c.dim) * 0.02) if c.workspace != "none" else None

@@ -1,5 +1,5 @@
-"""Layers every model of ``ait.models`` shares: the patch embedding, the question token, position
-codes, pre-norm self-attention and the feed-forward sub-layer."""
+"""Layers every model of ``ait.models`` shares: the patch embedding (or a convolutional stem), the
+question token, position codes, pre-norm self-attention and the feed-forward sub-layer."""
 from __future__ import annotations
 
 import torch
@@ -11,6 +11,9 @@ import hopfieldkit as hk
 from ..data.common import InputSpec
 
 POS_EMBEDDINGS = ("none", "learned", "sincos")
+STEMS = ("patch", "conv")
+STEM_HELP = ("the image's tokens: patch (a linear map of each patch's pixels, the paper) or conv (stride-2 "
+             "convolutions, one token per patch-sized cell: ait.models.layers.ConvStem)")
 HEADS = ("mean", "flat")
 
 
@@ -54,19 +57,47 @@ class PatchEmbed(nn.Module):
         return self.net(hk.patchify(img, self.patch))
 
 
+class ConvStem(nn.Module):
+    """E = LN_D(Linear(F)): F = the cells of ReLU'd 3×3 stride-2 convolutions of the image (``width``
+    channels, as the CNN of the relation-network paper), as many halvings as keep the map at least
+    (image / patch)² and average-pooled to that grid when it is larger: one token per cell, as many
+    as the patch embedding makes (75 px, patch 15: 75 → 38 → 19 → 10 → 5, 25 tokens). Unlike a linear
+    map of a patch's pixels, it tells an object's shape wherever the object sits in its cell."""
+
+    def __init__(self, channels: int, image_size: int, patch: int, dim: int, width: int = 24):
+        super().__init__()
+        grid, size = image_size // patch, image_size
+        layers, c = [], channels
+        while -(-size // 2) >= grid:                       # ⌈size / 2⌉ still covers the grid
+            layers += [nn.Conv2d(c, width, 3, stride=2, padding=1), nn.ReLU()]
+            c, size = width, -(-size // 2)
+        if not layers:                                     # patch 1: one cell per pixel
+            layers = [nn.Conv2d(c, width, 3, padding=1), nn.ReLU()]
+        self.convs = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(grid) if size != grid else nn.Identity()
+        self.proj = nn.Sequential(nn.Linear(width, dim), nn.LayerNorm(dim))
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.pool(self.convs(img)).flatten(2).transpose(1, 2))
+
+
 class Tokens(nn.Module):
-    """Images (and questions) → tokens ``[B, N, dim]``: the patch embedding; the question token
+    """Images (and questions) → tokens ``[B, N, dim]``: the patch embedding (``stem="patch"``, the
+    paper) or a convolutional stem (``"conv"``, :class:`ConvStem`), one token per patch; the question token
     q = LN_D(Linear(LN_q(question))) prepended as token 0 when the task has one (as the released
     code); the position code (``pos_embedding``: none / learned / sincos, the question token gets a
     zero code under sincos) added."""
 
-    def __init__(self, inputs: InputSpec, dim: int, patch: int, pos_embedding: str = "none"):
+    def __init__(self, inputs: InputSpec, dim: int, patch: int, pos_embedding: str = "none", stem: str = "patch"):
         super().__init__()
         check_patch(inputs, patch)
         if pos_embedding not in POS_EMBEDDINGS:
             raise ValueError(f"pos_embedding must be 'none', 'learned' or 'sincos', got {pos_embedding!r}")
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
         self.inputs = inputs
-        self.patches = PatchEmbed(inputs.channels, patch, dim)
+        self.patches = PatchEmbed(inputs.channels, patch, dim) if stem == "patch" else \
+            ConvStem(inputs.channels, inputs.image_size, patch, dim)
         q = inputs.question_dim
         self.question = nn.Sequential(nn.LayerNorm(q), nn.Linear(q, dim), nn.LayerNorm(dim)) if q else None
         n = num_tokens(inputs, patch)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from hopfieldkit.settings import check, setting
 
 from ..data.common import InputSpec
-from .layers import HEADS, POS_EMBEDDINGS, FeedForward, SelfAttention, Tokens, head, pooled
+from .layers import HEADS, POS_EMBEDDINGS, STEM_HELP, STEMS, FeedForward, SelfAttention, Tokens, head, pooled
 
 
 @dataclass
@@ -35,6 +35,7 @@ class PerceiverConfig:
     iterations: int = 4      # cross-attend + blocks, repeated; iterations ≥ 2 share the second weights
     mlp_ratio: int = 4
     pos_embedding: str = setting("learned", "position code of the inputs: none, learned or sincos", choices=POS_EMBEDDINGS)
+    stem: str = setting("patch", STEM_HELP, choices=STEMS)
     head: str = setting("mean", "mean (LN of the mean latent) or flat (LN over all latents)", choices=HEADS)
 
     def __post_init__(self):
@@ -89,7 +90,7 @@ class Perceiver(nn.Module):
         if c.iterations < 1:
             raise ValueError(f"iterations must be ≥ 1, got {c.iterations}")
         self.inputs, self.cfg = inputs, c
-        self.embed = Tokens(inputs, c.input_dim, c.patch, c.pos_embedding)
+        self.embed = Tokens(inputs, c.input_dim, c.patch, c.pos_embedding, c.stem)
         self.latents = nn.Parameter(torch.randn(1, c.latents, c.dim) * 0.02)
         self.stages = nn.ModuleList([PerceiverStage(c) for _ in range(min(2, c.iterations))])
         self.head = head(c.head, c.latents, c.dim, inputs.num_classes)

@@ -23,7 +23,7 @@ import torch.nn as nn
 from hopfieldkit.settings import check, setting
 
 from ..data.common import InputSpec
-from .layers import POS_EMBEDDINGS, Tokens
+from .layers import POS_EMBEDDINGS, STEM_HELP, STEMS, Tokens
 
 
 @dataclass
@@ -35,6 +35,7 @@ class SetTransformerConfig:
     inducing: int = 32
     pos_embedding: str = setting("none", "position code of the set elements: none (a set model), learned or "
                                  "sincos", choices=POS_EMBEDDINGS)
+    stem: str = setting("patch", STEM_HELP, choices=STEMS)
 
     def __post_init__(self):
         if isinstance(self.pos_embedding, bool):   # configs written when this was a flag
@@ -85,7 +86,7 @@ class SetTransformer(nn.Module):
         if c.dim % c.heads:
             raise ValueError(f"dim {c.dim} is not divisible by heads {c.heads}")
         self.inputs, self.cfg = inputs, c
-        self.embed = Tokens(inputs, c.dim, c.patch, c.pos_embedding)
+        self.embed = Tokens(inputs, c.dim, c.patch, c.pos_embedding, c.stem)
         self.encoder = nn.ModuleList([ISAB(c.dim, c.heads, c.inducing) for _ in range(c.depth)])
         self.seed = nn.Parameter(torch.randn(1, 1, c.dim) * c.dim ** -0.5)
         self.pma, self.sab = MAB(c.dim, c.heads), MAB(c.dim, c.heads)

@@ -22,7 +22,7 @@ class ViT(nn.Module):
             raise ValueError(f"head must be 'flat' or 'cls', got {head!r}")
         check_patch(inputs, cfg.patch)
         self.cfg, self.inputs, self.head_kind = replace(cfg, memory=False), inputs, head
-        self.embed = Tokens(inputs, cfg.dim, cfg.patch, cfg.pos_embedding)
+        self.embed = Tokens(inputs, cfg.dim, cfg.patch, cfg.pos_embedding, cfg.stem)
         self.blocks = nn.ModuleList([Block(self.cfg) for _ in range(cfg.depth)])
         n = num_tokens(inputs, cfg.patch)
         if head == "cls":
