@@ -15,6 +15,9 @@ Then each workspace part alone (write, read, MLP + LN_z), forward and backward, 
 Part 2: the bottleneck write (M priors choose top-k of a pool of P = batch × tokens patches, O(M·P))
 against dense self-attention over the same P tokens (O(P²)), as P grows. Nothing here is asserted
 in the tests: these machines are noisy, so only same-run ratios are meaningful.
+Part 3 (``--batches``): the paired step times at several batch sizes, which separate the
+workspace's fixed cost per step (per-op overhead, which dominates at tiny sizes on a CPU) from its
+cost per image.
 """
 from __future__ import annotations
 
@@ -114,6 +117,25 @@ def _components(model: AiT, x: torch.Tensor, repeats: int, sync, vit_step: float
     ws.read.set_priors(ws.memory.detach())
 
 
+def by_batch(step, batches: list[int], a, dev: torch.device, sync) -> None:
+    """Part 3: AiT's and ViT's step times at each batch size, alternating within each repeat; the
+    difference is what the workspace adds per step, its fixed part the value at batch 1."""
+    print(f"\nstep time by batch size (median of {a.repeats} alternating repeats; ratio = median paired ViT/AiT)")
+    print(f"{'batch':>6} {'ViT ms':>8} {'AiT ms':>8} {'AiT - ViT':>10} {'ViT/AiT':>8}")
+    for b in batches:
+        xb = torch.randn(b, 3, a.image_size, a.image_size, device=dev)
+        yb = torch.randint(0, 10, (b,), device=dev)
+        t = {k: [] for k in ("ViT", "AiT")}
+        for name in t:
+            step(name, x=xb, y=yb)
+        for _ in range(a.repeats):
+            for name in t:
+                t[name].append(timed(lambda: step(name, x=xb, y=yb), 1, sync))
+        v, m = statistics.median(t["ViT"]), statistics.median(t["AiT"])
+        r = statistics.median(p / q for p, q in zip(t["ViT"], t["AiT"]))
+        print(f"{b:>6} {1e3 * v:>8.2f} {1e3 * m:>8.2f} {1e3 * (m - v):>10.2f} {r:>8.3f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="tiny")
@@ -126,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--peak-tflops", type=float, default=None, help="the device's peak for the MFU "
                     "(default: the data sheet's for known GPUs)")
     ap.add_argument("--pools", default="256,1024,4096,16384", help="pool sizes P of part 2 ('' to skip)")
+    ap.add_argument("--batches", default="", help="part 3: the paired step times at these batch sizes, "
+                    "e.g. 1,16,64,256 (what AiT adds per step, fixed and per image; '' to skip)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     allocator_flag(ap)
     a = ap.parse_args(argv)
@@ -143,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     opts = {k: make_optimizer(m, lr=1e-4, weight_decay=0.01) for k, m in models.items()}   # as ait.train
     run_models = {k: torch.compile(m) if a.compile else m for k, m in models.items()}
 
-    def step(name, m=None):
+    def step(name, m=None, x=x, y=y):
         m, o = run_models[name] if m is None else m, opts[name]
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits, aux = m(x)
@@ -183,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ViT/AiT: the median over {len(pairs)} repeats of the two steps' time ratio within a repeat "
           f"(quartiles {q[0]:.3f}, {q[2]:.3f}); images/s and ms/step are medians")
     components(models["AiT"], x, a.repeats, sync, base, a.bf16)
+    if a.batches:
+        by_batch(step, [int(v) for v in a.batches.split(",")], a, dev, sync)
     if not a.pools:
         return
 

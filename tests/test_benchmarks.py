@@ -28,12 +28,15 @@ def test_peers_runs_and_agrees_with_eager(bench_path, capsys):
 def test_train_throughput_counts_flops(bench_path, capsys):
     import train_throughput
 
-    train_throughput.main(["--batch", "4", "--repeats", "1", "--pools", "256", "--glibc-defaults"])
+    train_throughput.main(["--batch", "4", "--repeats", "1", "--pools", "256", "--batches", "1,2", "--glibc-defaults"])
     out = capsys.readouterr().out
     rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(AiT|ViT)\s.*?\s(\d+\.\d+)\s+n/a", out, re.M)}
     assert set(rows) == {"AiT", "ViT"} and all(v > 0 for v in rows.values()), out   # GFLOP per step
     parts = re.findall(r"^\s+(write|read|MLP) .*?(\d+\.\d+) ms\s+(\d+\.\d+) %", out, re.M)
     assert [p[0] for p in parts] == ["write", "read", "MLP"] and all(float(p[1]) > 0 for p in parts), out
+    by_batch = re.findall(r"^\s+(\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(-?\d+\.\d+)\s+(\d+\.\d+)$", out, re.M)
+    assert [int(b[0]) for b in by_batch] == [1, 2], out
+    assert all(abs(float(m) - float(v) - float(d)) < 0.02 for _, v, m, d, _ in by_batch), out
 
 
 def test_ode_tolerance_table_runs(bench_path, capsys):
