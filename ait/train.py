@@ -77,6 +77,9 @@ class TrainConfig:
                                 "mixed, or one of them (the released code trains and tests relational only)",
                                 choices=("all", *FAMILY_NAMES))
     fresh_data: bool = setting(True, "Triangle: a fresh, seeded batch every step (the original's infinite mode)")
+    clevr_fresh: bool = setting(False, "Sort-of-CLEVR: new training scenes in every epoch after the first, as "
+                                "many as the training split, from the seed and the epoch (validation and test "
+                                "fixed): no scene is seen twice, so answers cannot be memorised")
     image_size: int | None = setting(None, "Triangle canvas (None: 32 for tiny models, 64 otherwise)", ge=16)
     out: str = setting("runs/ait", "run folder")
     batch_size: int | None = setting(None, "global batch (None: 64 tiny / Sort-of-CLEVR, 512 otherwise)", ge=1)
@@ -106,6 +109,8 @@ class TrainConfig:
         check(self)
         if self.clevr_family != "all" and self.data != "sort-of-clevr":
             raise SettingError(f"clevr_family: {self.clevr_family!r} applies to --data sort-of-clevr only, not {self.data}")
+        if self.clevr_fresh and self.data != "sort-of-clevr":
+            raise SettingError(f"clevr_fresh applies to --data sort-of-clevr only, not {self.data}")
         if self.preset == "paper" and not self.model.startswith(("ait-", "vit-")):
             raise SettingError(f"preset: 'paper' applies to AiT and ViT only, not to {self.model}")
         cls = config_class(self.model)
@@ -245,9 +250,23 @@ def load_split(c: TrainConfig, split: str) -> D.Split:
     size = c.test_size if split == "test" else c.train_size
     out = D.load(c.data, split, data_dir=c.data_dir, size=size, seed=c.seed, clevr_quirks=c.clevr_quirks,
                  image_size=c.image_size, val_size=c.val_size)
-    if c.clevr_family != "all":  # the questions of one family (their images are kept as they are)
-        out = out.take(torch.nonzero(out.family == FAMILY_NAMES.index(c.clevr_family)).squeeze(1))
-    return out
+    return family_only(c, out)
+
+
+def family_only(c: TrainConfig, split: D.Split) -> D.Split:
+    """The questions of the run's Sort-of-CLEVR family (their images are kept as they are); all of them
+    for ``clevr_family="all"``."""
+    if c.clevr_family == "all":
+        return split
+    return split.take(torch.nonzero(split.family == FAMILY_NAMES.index(c.clevr_family)).squeeze(1))
+
+
+def training_split(c: TrainConfig, fixed: D.Split, epoch: int) -> D.Split:
+    """The split epoch ``epoch`` trains on: the fixed one, or with ``clevr_fresh`` after epoch 0 new
+    scenes as many as the fixed split's (:func:`ait.data.fresh_clevr`)."""
+    if not c.clevr_fresh or epoch == 0:
+        return fixed
+    return family_only(c, D.fresh_clevr(len(fixed.images), c.seed, epoch, c.clevr_quirks))
 
 
 def load_data(c: TrainConfig):
@@ -397,6 +416,7 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
     last, t0, t_start, seen = {}, time.time(), time.time(), 0
     first_losses = []   # the fingerprint of the code's numbers (fingerprint.json; ait.stale checks it)
     per_epoch = math.ceil(n_train / c.batch_size)
+    fixed_train, epoch_now = train_set, 0
     drop_last = c.preset == "paper"
     finite, checked = torch.ones((), dtype=torch.bool, device=dev), step   # the loss since the last check
     while step < end:
@@ -407,6 +427,9 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
             xb, yb = D.fresh_triangles(c.batch_size, c.seed, step, c.image_size)      # the global batch
             xb, qb, yb = xb[part], None, yb[part]
         else:
+            if step // per_epoch != epoch_now:  # clevr_fresh: new scenes at each epoch's first step
+                epoch_now = step // per_epoch
+                train_set = training_split(c, fixed_train, epoch_now)
             idx = torch.randint(0, n_train, (c.batch_size,), generator=gen)  # the global batch
             xb, qb, yb = train_set.batch(idx[part])
         if c.data in D.AUGMENTED:

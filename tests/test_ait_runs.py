@@ -7,8 +7,10 @@ import pickle
 import pytest
 import torch
 
+from ait import data as D
 from ait import train as T
 from hopfieldkit.runs import Metrics, RunError, load_checkpoint
+from hopfieldkit.settings import SettingError
 
 SMALL = ["--data", "mnist5k", "--batch-size", "16", "--test-size", "100", "--val-size", "50"]
 
@@ -333,3 +335,28 @@ def test_one_sort_of_clevr_family_is_trained_and_evaluated_alone(tmp_path):
         T.TrainConfig(data="mnist5k", clevr_family="relational")
     assert run(["--data", "mnist5k", "--clevr-family", "relational", "--out", str(tmp_path / "r")]) == 2
     assert not (tmp_path / "r").exists()
+
+
+def test_fresh_sort_of_clevr_scenes_each_epoch_resume_exactly(tmp_path):
+    """--clevr-fresh: epoch 0 trains on the fixed scenes, each later epoch on new ones that are a
+    function of (seed, epoch); a run stopped inside epoch 1 and resumed equals an unbroken one."""
+    from ait.data import fresh_clevr
+
+    a1, a1b, a2 = fresh_clevr(3, 0, 1), fresh_clevr(3, 0, 1), fresh_clevr(3, 0, 2)
+    assert torch.equal(a1.images, a1b.images) and torch.equal(a1.labels, a1b.labels)
+    assert not torch.equal(a1.images, a2.images) and len(a1) == 90
+    fixed = D.load("sort-of-clevr", "train", size=90)
+    assert not torch.equal(a1.images, fixed.images[:3])
+    # 90 questions (3 scenes) at batch 16: 6 steps an epoch; stop at step 8, inside epoch 1
+    base = ["--data", "sort-of-clevr", "--train-size", "90", "--val-size", "1", "--test-size", "60",
+            "--batch-size", "16", "--clevr-fresh", "--max-steps", "14", "--eval-every", "7"]
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert run([*base, "--out", str(a)]) == 0
+    assert run([*base, "--out", str(b), "--stop-at", "8"]) == 0
+    assert run(["--resume", str(b)]) == 0
+    assert run([*base, "--no-clevr-fresh", "--out", str(c)]) == 0
+    sa, sb, sc = (load_checkpoint(p / "last.pt")["model"] for p in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)       # the new scenes changed the run
+    with pytest.raises(SettingError, match="clevr_fresh"):
+        T.TrainConfig(data="mnist5k", clevr_fresh=True)

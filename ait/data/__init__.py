@@ -23,7 +23,7 @@ from .images import AUGMENTED, NORMALISE, augment_crop_flip
 from .triangle import TRIANGLE_EPOCH, fresh_triangles, make_triangles
 
 __all__ = ["DataSpec", "InputSpec", "Split", "SPECS", "load", "input_spec", "AUGMENTED", "NORMALISE",
-           "augment_crop_flip", "make_triangles", "fresh_triangles", "TRIANGLE_EPOCH", "holdout"]
+           "augment_crop_flip", "make_triangles", "fresh_triangles", "TRIANGLE_EPOCH", "holdout", "fresh_clevr"]
 
 SPECS = {
     "triangle": DataSpec("triangle", InputSpec(64, 1, 2), patch=8, val_size=1000),
@@ -104,6 +104,21 @@ def _clevr(split: str, data_dir, size, seed, quirks, val_size) -> Split:
         tr, va = holdout(len(img), n_val, seed)
         keep = va if split == "val" else tr
         img, q, a = img[keep], q[keep], a[keep]
+    return _questions_split(img, q, a)
+
+
+def _questions_split(img: torch.Tensor, q: torch.Tensor, a: torch.Tensor) -> Split:
+    """Scenes [n, 3, 75, 75] with their questions [n, Q, 18] and answers [n, Q] as one sample per question."""
     Q = q.shape[1]
     qf = q.reshape(-1, 18)
     return Split(img, a.reshape(-1), qf, torch.arange(len(img)).repeat_interleave(Q), qf[:, 12:15].argmax(-1))
+
+
+def fresh_clevr(n_images: int, seed: int, epoch: int, quirks: bool = False) -> Split:
+    """``n_images`` new Sort-of-CLEVR training scenes for ``epoch`` (≥ 1), with their 30 questions each:
+    a function of (seed, epoch) alone, drawn from a generator that shares no state with the one the
+    fixed train / validation / test scenes come from, so no scene is seen in two epochs."""
+    from .clevr import fresh_scenes
+    if epoch < 1:
+        raise ValueError(f"epoch must be ≥ 1 (epoch 0 trains on the fixed training split), got {epoch}")
+    return _questions_split(*fresh_scenes(n_images, seed, epoch, quirks))

@@ -156,6 +156,13 @@ def load_sort_of_clevr(split: str, cache: str | pathlib.Path | None = None, seed
     return img, torch.from_numpy(np.asarray(z[f"{split}_questions"])), torch.from_numpy(np.asarray(z[f"{split}_answers"]))
 
 
+def fresh_scenes(n_images: int, seed: int, epoch: int, quirks: bool = False):
+    """(images [n, 3, 75, 75] in [0, 1], questions [n, 30, 18], answers [n, 30]): new scenes from a
+    generator seeded by (seed, epoch, a salt), independent of the fixed splits' generator."""
+    img, q, a = generate(n_images, np.random.default_rng((seed, epoch, 91_529)), quirks)
+    return (torch.from_numpy(img).permute(0, 3, 1, 2).float() / 255.0, torch.from_numpy(q), torch.from_numpy(a))
+
+
 def question_only_accuracy(train, test) -> dict[str, float]:
     """Chance level per family: the accuracy on ``test`` of the best answer from the question alone,
     the most frequent training answer of each distinct question vector (a lookup table, the best
