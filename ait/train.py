@@ -428,8 +428,10 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
             xb, qb, yb = xb[part], None, yb[part]
         else:
             if step // per_epoch != epoch_now:  # clevr_fresh: new scenes at each epoch's first step
-                epoch_now = step // per_epoch
+                epoch_now, t_gen = step // per_epoch, time.time()
                 train_set = training_split(c, fixed_train, epoch_now)
+                if train_set is not fixed_train:
+                    log(f"epoch {epoch_now}: {len(train_set.images):,} new scenes ({time.time() - t_gen:.0f} s)")
             idx = torch.randint(0, n_train, (c.batch_size,), generator=gen)  # the global batch
             xb, qb, yb = train_set.batch(idx[part])
         if c.data in D.AUGMENTED:

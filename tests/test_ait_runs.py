@@ -358,5 +358,6 @@ def test_fresh_sort_of_clevr_scenes_each_epoch_resume_exactly(tmp_path):
     sa, sb, sc = (load_checkpoint(p / "last.pt")["model"] for p in (a, b, c))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)       # the new scenes changed the run
+    assert "epoch 2: 3 new scenes" in (a / "log.txt").read_text()
     with pytest.raises(SettingError, match="clevr_fresh"):
         T.TrainConfig(data="mnist5k", clevr_fresh=True)
