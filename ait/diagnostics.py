@@ -6,6 +6,8 @@
 - ``accuracy``: test accuracy of the checkpoint;
 - ``knockouts``: for each of :data:`ait.KNOCKOUTS` (:func:`ait.knockout` says what each does)
   ``{"acc": …, "delta": acc − accuracy}``;
+- for question sets (Sort-of-CLEVR) also ``accuracy_by_family`` ``{family: acc}`` and in each
+  knockout ``by_family`` ``{family: {"acc", "delta"}}``: a memory may matter to one family only;
 - ``workspaces``: one entry per layer, measured on a batch of test samples (in eval mode):
 
   ``num_priors``               M;
@@ -82,24 +84,40 @@ def diagnose(model: AiT, test: Split, evaluate, batch_size: int = 256, device="c
         raise TypeError(f"diagnostics need an AiT with its workspace (memory=True), got {type(model).__name__}")
     # presets that write the memory in eval must start every measurement from the same memory
     with memory_kept(model):
-        base = evaluate(model, test, batch_size, device, drop_last)["acc"]
+        full = evaluate(model, test, batch_size, device, drop_last)
+    base, families = full["acc"], _families(full)
     knock = {}
     for kind in KNOCKOUTS:
         with knockout(model, kind, seed=seed):     # knockout keeps the memory itself
-            acc = evaluate(model, test, batch_size, device, drop_last)["acc"]
-        knock[kind] = {"acc": acc, "delta": acc - base}
+            r = evaluate(model, test, batch_size, device, drop_last)
+        knock[kind] = {"acc": r["acc"], "delta": r["acc"] - base}
+        if families:
+            knock[kind]["by_family"] = {f: {"acc": a, "delta": a - families[f]} for f, a in _families(r).items()}
     x, q, _ = test.batch(torch.arange(min(n_stats, len(test))))
     x = x.to(device)
     q = None if q is None else q.to(device)
     ws = workspace_stats(model, x, q)              # trace keeps the memory
-    return {"accuracy": base, "knockouts": knock, "workspaces": ws}
+    out = {"accuracy": base, "knockouts": knock, "workspaces": ws}
+    if families:
+        out["accuracy_by_family"] = families
+    return out
+
+
+def _families(result: dict) -> dict:
+    """``{family: acc}`` from an evaluation's ``acc_<family>`` entries (empty for image-only sets)."""
+    return {k[4:]: v for k, v in result.items() if k.startswith("acc_")}
 
 
 def table(result: dict) -> str:
     """The diagnostics as console text."""
     lines = [f"test accuracy {100 * result['accuracy']:.2f} %", "knockout            acc (%)   delta (points)"]
+    fams = list(result.get("accuracy_by_family", {}))
+    if fams:
+        lines[0] += "  (" + ", ".join(f"{f} {100 * a:.2f}" for f, a in result["accuracy_by_family"].items()) + ")"
+        lines[1] += "".join(f"  {f:>14}" for f in fams)
     for k, v in result["knockouts"].items():
-        lines.append(f"  {k:<17} {100 * v['acc']:7.2f}   {100 * v['delta']:+7.2f}")
+        lines.append(f"  {k:<17} {100 * v['acc']:7.2f}   {100 * v['delta']:+7.2f}"
+                     + "".join(f"  {100 * v['by_family'][f]['delta']:+14.2f}" for f in fams))
     lines.append("layer  M   prior cos  attractor cos  effective priors  read spread ratio  unselected")
     for i, w in enumerate(result["workspaces"]):
         lines.append(f"  {i:<4} {w['num_priors']:<3} {w['prior_cosine_mean']:9.3f}  {w['attractor_cosine_mean']:13.3f}"

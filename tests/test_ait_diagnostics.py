@@ -90,3 +90,20 @@ def test_evaluate_writes_diagnostics_consistent_with_the_accuracy(tmp_path):
         assert 1 <= w["effective_priors"] <= w["num_priors"] and math.isfinite(w["read_spread_ratio"])
     # the diagnostics leave the checkpointed model's accuracy as it was
     assert E.main([str(tmp_path)])["acc"] == pytest.approx(res["acc"])
+
+
+def test_sort_of_clevr_knockouts_are_given_per_question_family(tmp_path):
+    from ait import evaluate as E
+
+    T.train(T.TrainConfig(data="sort-of-clevr", out=str(tmp_path), max_steps=4, eval_every=4, batch_size=16,
+                          train_size=120, test_size=120, val_size=2, device="cpu",
+                          overrides={"stem": "conv"}), progress=False)
+    res = E.main([str(tmp_path), "--diagnostics"])
+    d = json.loads((tmp_path / "diagnostics.json").read_text())
+    fams = {"nonrelational", "relational", "ternary"}
+    assert set(d["accuracy_by_family"]) == fams
+    assert d["accuracy_by_family"]["relational"] == pytest.approx(res["acc_relational"])
+    for v in d["knockouts"].values():
+        assert set(v["by_family"]) == fams
+        for f, w in v["by_family"].items():
+            assert w["delta"] == pytest.approx(w["acc"] - d["accuracy_by_family"][f])
