@@ -228,3 +228,23 @@ def test_classical_dynamics_script_quick(tmp_path):
     low, high = res["temperature"]["P = 1"][0]["m"], res["temperature"]["P = 1"][-1]["m"]
     assert low > 0.9 > 0.5 > abs(high)
     assert json.loads((tmp_path / "classical_dynamics.json").read_text())["settings"]["basin_n"] == 40
+
+
+def test_sort_of_clevr_conv_recipe_names_its_runs_and_gives_aits_knockouts_per_family(tmp_path, monkeypatch):
+    import json
+
+    mod = _load("sort_of_clevr")
+    small = ["--max-steps", "2", "--eval-every", "2", "--train-size", "120", "--test-size", "120", "--val-size", "2"]
+    monkeypatch.setattr(mod.R, "extra_args", lambda a: small)     # a few scenes: seconds, not minutes
+    mod.main(["--runs-root", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--conv"])
+    md = (tmp_path / "out" / "sort_of_clevr_conv.md").read_text()
+    for model in ("ait-tiny", "vit-tiny", "coordination-tiny", "set-transformer-tiny"):
+        assert f"| {model} | " in md and "(n=1)" in md
+        cmd = (tmp_path / "runs" / "small" / f"{model}__sort-of-clevr__conv" / "command.txt").read_text()
+        assert "--set stem=conv" in cmd and "--lr 0.001" in cmd and "--grad-clip 1.0" in cmd
+        assert ("--set balance_loss=false" in cmd) == model.startswith("ait-")
+        assert (tmp_path / "runs" / "small" / f"{model}__sort-of-clevr__conv" / "best.pt").exists()
+    assert "| ↳ ait-tiny knockouts, Δ points relational / non-relational | memory_random " in md
+    ko = json.loads((tmp_path / "out" / "sort_of_clevr_conv.json").read_text())["cells"]["ait-tiny"]["knockouts"]
+    d = json.loads((tmp_path / "runs" / "small" / "ait-tiny__sort-of-clevr__conv" / "diagnostics.json").read_text())
+    assert ko["memory_random"]["relational"] == [100 * d["knockouts"]["memory_random"]["by_family"]["relational"]["delta"]]
