@@ -7,6 +7,8 @@
 Part 1: images/s of a full training step (forward, backward, ait.train's AdamW) and peak memory (CUDA only),
 AiT against ViT with the same backbone, measured alternately in one process; ratio = ViT time / AiT time
 within each repeat, its median over the repeats (a slow phase of a noisy machine cancels in the pair).
+The row ``plain`` is AiT with its write on the plain path (``ait.models.fused_write.disabled``): the
+fused write's gain, where it applies (CPU training).
 MFU = the step's FLOPs (counted once with torch.utils.flop_counter: matmuls, convolutions and
 attention, forward and backward) / its time / the device's peak: the dense bf16 (or TF32 / float32)
 tensor-core figure of the data sheet for known GPUs (``--peak-tflops`` overrides), and beside it the
@@ -22,6 +24,8 @@ cost per image.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import statistics
 import time
 
@@ -29,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ait.data import InputSpec
-from ait.models import AiT, ViT, make_config, num_tokens
+from ait.models import AiT, ViT, fused_write, make_config, num_tokens
 from ait.train import make_optimizer
 from _timing import allocator_flag, apply_allocator   # benchmarks/_timing.py (this folder is on sys.path)
 
@@ -164,12 +168,14 @@ def main(argv: list[str] | None = None) -> None:
     x = torch.randn(a.batch, 3, a.image_size, a.image_size, device=dev)
     y = torch.randint(0, 10, (a.batch,), device=dev)
     models = {"AiT": AiT(cfg, inputs).to(dev), "ViT": ViT(cfg, inputs).to(dev)}
+    models["plain"] = copy.deepcopy(models["AiT"])   # AiT with its write on the plain path (the fast path's A/B)
     opts = {k: make_optimizer(m, lr=1e-4, weight_decay=0.01) for k, m in models.items()}   # as ait.train
     run_models = {k: torch.compile(m) if a.compile else m for k, m in models.items()}
 
     def step(name, m=None, x=x, y=y):
         m, o = run_models[name] if m is None else m, opts[name]
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
+        plain = fused_write.disabled() if name == "plain" else contextlib.nullcontext()
+        with plain, torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits, aux = m(x)
             loss = F.cross_entropy(logits.float(), y) + aux.float()
         o.zero_grad(set_to_none=True)
@@ -206,6 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     q = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else pairs * 3
     print(f"ViT/AiT: the median over {len(pairs)} repeats of the two steps' time ratio within a repeat "
           f"(quartiles {q[0]:.3f}, {q[2]:.3f}); images/s and ms/step are medians")
+    gain = sorted(p / f for p, f in zip(times["plain"], times["AiT"]))
+    g = statistics.quantiles(gain, n=4) if len(gain) > 1 else gain * 3
+    print(f"fused write: AiT's step with the plain write / with the fused one = {statistics.median(gain):.3f} "
+          f"(quartiles {g[0]:.3f}, {g[2]:.3f}; 1.000 where the fast path does not apply)")
     components(models["AiT"], x, a.repeats, sync, base, a.bf16)
     if a.batches:
         by_batch(step, [int(v) for v in a.batches.split(",")], a, dev, sync)

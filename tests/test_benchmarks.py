@@ -30,8 +30,10 @@ def test_train_throughput_counts_flops(bench_path, capsys):
 
     train_throughput.main(["--batch", "4", "--repeats", "1", "--pools", "256", "--batches", "1,2", "--glibc-defaults"])
     out = capsys.readouterr().out
-    rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(AiT|ViT)\s.*?\s(\d+\.\d+)\s+n/a", out, re.M)}
-    assert set(rows) == {"AiT", "ViT"} and all(v > 0 for v in rows.values()), out   # GFLOP per step
+    rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(AiT|ViT|plain)\s.*?\s(\d+\.\d+)\s+n/a", out, re.M)}
+    assert set(rows) == {"AiT", "ViT", "plain"} and all(v > 0 for v in rows.values()), out   # GFLOP per step
+    assert rows["AiT"] == rows["plain"], out                  # the fused write does the same products
+    assert re.search(r"fused write: .* = \d+\.\d+ \(quartiles", out), out
     parts = re.findall(r"^\s+(write|read|MLP) .*?(\d+\.\d+) ms\s+(\d+\.\d+) %", out, re.M)
     assert [p[0] for p in parts] == ["write", "read", "MLP"] and all(float(p[1]) > 0 for p in parts), out
     by_batch = re.findall(r"^\s+(\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(-?\d+\.\d+)\s+(\d+\.\d+)$", out, re.M)
