@@ -344,6 +344,7 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
     opt = make_optimizer(model, c.lr, c.weight_decay, c.decay_all)
     gen = torch.Generator().manual_seed(c.seed)
     step, best = 0, -1.0
+    before = 0.0   # seconds of training before this process: saved with each checkpoint (nan: not recorded)
     metrics = Metrics(out / "metrics.jsonl")
     log = Log(out / "log.txt", enabled=rank == 0)
     ck = None
@@ -356,6 +357,7 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
                 gen.set_state(ck["generator"])
                 torch.set_rng_state(ck["torch_rng"])
                 step, best = int(ck["step"]), float(ck["best"])
+                before = float(ck.get("train_s", math.nan))   # checkpoints before it was recorded lack it
             except (KeyError, RuntimeError, ValueError, TypeError) as exc:
                 raise RunError(f"{out / 'last.pt'} does not match this run's model and optimiser: "
                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -413,7 +415,7 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
         from tqdm.auto import tqdm
         bar = tqdm(total=c.max_steps, initial=step, desc=c.model)
     end = c.max_steps if plan.stop_at is None else min(plan.stop_at, c.max_steps)
-    last, t0, t_start, seen = {}, time.time(), time.time(), 0
+    last, t0, t_start, seen, resumed_at = {}, time.time(), time.time(), 0, step
     first_losses = []   # the fingerprint of the code's numbers (fingerprint.json; ait.stale checks it)
     per_epoch = math.ceil(n_train / c.batch_size)
     fixed_train, epoch_now = train_set, 0
@@ -494,14 +496,15 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
             last = {**last, "val_acc": val["acc"]}
         if rank == 0 and (step % c.eval_every == 0 or step == end):
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                     "torch_rng": torch.get_rng_state(), "step": step, "best": best}
+                     "torch_rng": torch.get_rng_state(), "step": step, "best": best,
+                     "train_s": before + time.time() - t_start}
             save_checkpoint(state, out / "last.pt")
     if bar is not None:
         bar.close()
     if writer is not None:
         writer.close()
     if rank == 0 and step == c.max_steps:
-        summary(out, log, time.time() - t_start)
+        summary(out, log, time.time() - t_start, before if resumed_at else 0.0, resumed_at)
     return last
 
 
@@ -519,9 +522,11 @@ def check_finite_loss(finite: torch.Tensor, since: int, step: int, world: int) -
                        f"of those steps was saved ({saved}); try a lower --lr or --grad-clip 1")
 
 
-def summary(out: pathlib.Path, log: Log, elapsed: float) -> dict:
+def summary(out: pathlib.Path, log: Log, elapsed: float, before: float = 0.0, resumed_at: int = 0) -> dict:
     """The final console line (best validation, test at the last and the val-best step, time, folder)
-    and ``curve.png``."""
+    and ``curve.png``. The time is the whole run's: ``before`` seconds up to the checkpoint this
+    process resumed from at step ``resumed_at`` (nan when that checkpoint did not record it) and
+    ``elapsed`` in this process."""
     rows = Metrics(out / "metrics.jsonl").rows()
     val = [r for r in rows if r.get("split") == "val"]
     test = {r["step"]: r for r in rows if r.get("split") == "test"}
@@ -531,9 +536,21 @@ def summary(out: pathlib.Path, log: Log, elapsed: float) -> dict:
     final = test[max(test)]
     at_best = test.get(best["step"], {})
     log(f"done: best val acc {100 * best['acc']:.2f} % at step {best['step']} (test {100 * at_best.get('acc', float('nan')):.2f} %), "
-        f"final test acc {100 * final['acc']:.2f} % at step {final['step']}, {elapsed:.0f} s, run in {out}")
+        f"final test acc {100 * final['acc']:.2f} % at step {final['step']}, {run_time(elapsed, before, resumed_at)}, "
+        f"run in {out}")
     learning_curve(rows, out / "curve.png")
     return {"best_val": best, "final_test": final}
+
+
+def run_time(elapsed: float, before: float, resumed_at: int) -> str:
+    """The run's training time for the final line, saying how a resumed run's time adds up (the time
+    between a run's last checkpoint and its interruption is not counted)."""
+    if not resumed_at:
+        return f"{elapsed:.0f} s"
+    if math.isnan(before):
+        return (f"{elapsed:.0f} s since the resume at step {resumed_at} (the time before it was not recorded "
+                f"in that checkpoint)")
+    return f"{before + elapsed:.0f} s ({before:.0f} s to step {resumed_at}, {elapsed:.0f} s after resuming)"
 
 
 def learning_curve(rows: list[dict], path: pathlib.Path) -> None:

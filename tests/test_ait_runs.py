@@ -42,6 +42,24 @@ def test_resume_with_the_saved_settings_equals_an_unbroken_run(tmp_path):
     assert "resuming" in (b / "log.txt").read_text()
 
 
+def test_a_resumed_run_reports_its_whole_training_time(tmp_path):
+    """The final line sums the time before the checkpoint (saved in it) and after the resume."""
+    import re
+
+    b = tmp_path / "b"
+    assert run([*SMALL, "--max-steps", "12", "--eval-every", "5", "--out", str(b), "--stop-at", "7"]) == 0
+    before = load_checkpoint(b / "last.pt")["train_s"]
+    assert before > 0
+    assert run(["--resume", str(b)]) == 0
+    after = load_checkpoint(b / "last.pt")["train_s"]
+    done = [line for line in (b / "log.txt").read_text().splitlines() if " done: " in line][-1]
+    total, to, at, since = re.search(r"(\d+) s \((\d+) s to step (\d+), (\d+) s after resuming\)", done).groups()
+    assert int(at) == 7 and int(to) == round(before) and abs(int(total) - (before + int(since))) <= 1
+    assert after > before
+    assert T.run_time(3.0, float("nan"), 7) == "3 s since the resume at step 7 (the time before it was not recorded in that checkpoint)"
+    assert T.run_time(3.0, 0.0, 0) == "3 s"
+
+
 def test_the_memory_reset_counter_is_in_the_checkpoint(tmp_path):
     """reset_memory_every = 7: a run stopped at step 20 and resumed resets at the same steps."""
     base = [*SMALL, "--max-steps", "30", "--eval-every", "10", "--set", "reset_memory_every=7"]
