@@ -33,6 +33,11 @@ BUDGET = {"small": (("max_steps", 1500), ("eval_every", 250), ("lr", 0.003)), "f
           "conv": (("max_steps", 40000), ("eval_every", 2000), ("lr", 0.001), ("grad_clip", 1.0))}
 
 
+CONV_NOTE = (" Every model keeps its own position code and head (AiT and ViT: sine-cosine codes and the flat"
+             " head; Coordination: learned positions, mean pooling; Set Transformer: no positions, its pooling"
+             " decoder), so the rows compare the models as built, not one protocol.")
+
+
 def configs_for(recipe: str) -> list:
     """The runs of a recipe (``small``, ``full`` or ``conv``)."""
     if recipe != "conv":
@@ -66,12 +71,12 @@ def question_only(run_paths: list) -> list[dict]:
 
 
 def family_knockouts(run_paths: list) -> dict:
-    """Per knockout (priors random, read skipped), the change of test accuracy (points) on the
+    """Per knockout (read = the attractors' mean, priors random, read skipped, top-k off), the change of test accuracy (points) on the
     relational and the non-relational questions of each AiT seed's val-best checkpoint
     (``ait.evaluate --diagnostics``, kept as ``diagnostics.json`` beside it)."""
     from memory_study import diagnostics
 
-    out = {k: {"relational": [], "nonrelational": []} for k in ("memory_random", "no_hopfield")}
+    out = {k: {"relational": [], "nonrelational": []} for k in ("memory_mean", "memory_random", "no_hopfield", "dense_bottleneck")}
     for p in run_paths:
         d = diagnostics(p) if p is not None else None
         for k, fam in out.items():
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None):
         cells[r.model] = R.json_cells(res, keys) | {"parameters": done[0]["parameters"]}
         if a.conv and r.model.startswith("ait-"):
             cells[r.model]["knockouts"] = ko = family_knockouts([paths[s] for s in r.seeds(a.seeds)])
-            lines.append(f"| ↳ {r.model} knockouts, Δ points relational / non-relational | "
+            lines.append(f"| ↳ {r.model} knockouts at the val-best checkpoint, Δ points relational / non-relational | "
                          + " ; ".join(f"{k} {summarise(v['relational'])} / {summarise(v['nonrelational'])}"
                                       for k, v in ko.items() if v["relational"]) + " | | | | | |")
         steps = [row["step"] for row in done[0]["rows"]]
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None):
     print(R.write_table(a.out / f"sort_of_clevr_{recipe}.md", "Sort-of-CLEVR (poster table 3)" + (
         ": the CPU recipe with the convolutional stem" if a.conv else ""), lines, paths, scale, argv,
                         "sort_of_clevr.py", f"Test accuracy (%) at the last evaluation, mean ± sd over seeds (n); average "
-                        f"of relational and non-relational. Chance: for each distinct question, its most frequent training answer, scored on the test questions of the same seed. Learning curves (mean ± sd over seeds): `{png.name}`.", cells))
+                        f"of relational and non-relational.{CONV_NOTE if a.conv else ''} Chance: for each distinct question, its most frequent training answer, scored on the test questions of the same seed. Learning curves (mean ± sd over seeds): `{png.name}`.", cells))
     return png
 
 

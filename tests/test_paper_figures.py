@@ -244,7 +244,9 @@ def test_sort_of_clevr_conv_recipe_names_its_runs_and_gives_aits_knockouts_per_f
         assert "--set stem=conv" in cmd and "--lr 0.001" in cmd and "--grad-clip 1.0" in cmd
         assert ("--set balance_loss=false" in cmd) == model.startswith("ait-")
         assert (tmp_path / "runs" / "small" / f"{model}__sort-of-clevr__conv" / "best.pt").exists()
-    assert "| ↳ ait-tiny knockouts, Δ points relational / non-relational | memory_random " in md
+    assert "| ↳ ait-tiny knockouts at the val-best checkpoint, Δ points relational / non-relational | memory_mean " in md
     ko = json.loads((tmp_path / "out" / "sort_of_clevr_conv.json").read_text())["cells"]["ait-tiny"]["knockouts"]
     d = json.loads((tmp_path / "runs" / "small" / "ait-tiny__sort-of-clevr__conv" / "diagnostics.json").read_text())
     assert ko["memory_random"]["relational"] == [100 * d["knockouts"]["memory_random"]["by_family"]["relational"]["delta"]]
+    assert set(ko) == {"memory_mean", "memory_random", "no_hopfield", "dense_bottleneck"}
+    assert "Coordination: learned positions, mean pooling" in md
