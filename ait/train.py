@@ -504,7 +504,7 @@ def train(cfg: TrainConfig | Plan, resume: bool = False, progress: bool | None =
     if writer is not None:
         writer.close()
     if rank == 0 and step == c.max_steps:
-        summary(out, log, time.time() - t_start, before if resumed_at else 0.0, resumed_at)
+        summary(out, log, time.time() - t_start, before, resumed_at)
     return last
 
 

@@ -71,12 +71,14 @@ def question_only(run_paths: list) -> list[dict]:
 
 
 def family_knockouts(run_paths: list) -> dict:
-    """Per knockout (read = the attractors' mean, priors random, read skipped, top-k off), the change of test accuracy (points) on the
-    relational and the non-relational questions of each AiT seed's val-best checkpoint
+    """Per knockout of ``ait.KNOCKOUTS`` (read = the attractors' mean, priors random, read skipped,
+    top-k off), the change of test accuracy (points) on the relational and the non-relational
+    questions of each AiT seed's val-best checkpoint
     (``ait.evaluate --diagnostics``, kept as ``diagnostics.json`` beside it)."""
+    from ait import KNOCKOUTS
     from memory_study import diagnostics
 
-    out = {k: {"relational": [], "nonrelational": []} for k in ("memory_mean", "memory_random", "no_hopfield", "dense_bottleneck")}
+    out = {k: {"relational": [], "nonrelational": []} for k in KNOCKOUTS}
     for p in run_paths:
         d = diagnostics(p) if p is not None else None
         for k, fam in out.items():
