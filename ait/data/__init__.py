@@ -90,21 +90,21 @@ def load(name: str, split: str, *, data_dir: str | None = None, size: int | None
 
 
 def _clevr(split: str, data_dir, size, seed, quirks, val_size) -> Split:
-    from .clevr import load_sort_of_clevr
+    from .clevr import TRAIN_IMAGES, load_sort_of_clevr
     if size is None:  # the full set (9,800 train images, 200 of them held out; 200 test), cached
         root = pathlib.Path(data_dir) if data_dir else pathlib.Path.home() / ".cache" / "hopfieldkit"
         cache = root / f"sort_of_clevr_seed{seed}{'_quirks' if quirks else ''}.npz"
-        n_val, kw = _val_count("sort-of-clevr", 9800, val_size), {}
+        n_val, kw = _val_count("sort-of-clevr", TRAIN_IMAGES, val_size), {"n_train": TRAIN_IMAGES}
     else:  # small sets are generated on the fly: size // 30 images, plus the held-out ones
         n_img = max(1, size // 30)
         n_val = val_size if val_size is not None else max(1, n_img // 9)
         cache, kw = None, {"n_train": n_img + n_val, "n_test": n_img}
-    img, q, a = load_sort_of_clevr("test" if split == "test" else "train", cache=cache, seed=seed, quirks=quirks, **kw)
+    keep = None
     if split != "test":
-        tr, va = holdout(len(img), n_val, seed)
+        tr, va = holdout(kw["n_train"], n_val, seed)
         keep = va if split == "val" else tr
-        img, q, a = img[keep], q[keep], a[keep]
-    return _questions_split(img, q, a)
+    return _questions_split(*load_sort_of_clevr("test" if split == "test" else "train", cache=cache, seed=seed,
+                                                quirks=quirks, keep=keep, **kw))
 
 
 def _questions_split(img: torch.Tensor, q: torch.Tensor, a: torch.Tensor) -> Split:

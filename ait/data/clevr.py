@@ -132,10 +132,14 @@ def generate(n_images: int, rng: np.random.Generator, quirks: bool = False, per_
     return images, qs, ans
 
 
+TRAIN_IMAGES, TEST_IMAGES = 9800, 200   # the full set's scenes, as the released generator makes them
+
+
 def load_sort_of_clevr(split: str, cache: str | pathlib.Path | None = None, seed: int = 0, quirks: bool = False,
-                       n_train: int = 9800, n_test: int = 200):
+                       n_train: int = TRAIN_IMAGES, n_test: int = TEST_IMAGES, keep=None):
     """(images [n, 3, 75, 75] in [0, 1], questions [n, Q, 18], answers [n, Q]) for a split; generated
-    once (test first, then train, from ``seed``) and cached to ``cache`` (an .npz path) if given."""
+    once (test first, then train, from ``seed``) and cached to ``cache`` (an .npz path) if given.
+    ``keep``: indices of the scenes to return (all if None), taken before the images become floats."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     path = None if cache is None else pathlib.Path(cache)
@@ -152,8 +156,10 @@ def load_sort_of_clevr(split: str, cache: str | pathlib.Path | None = None, seed
             tmp = path.with_name(path.name + ".tmp.npz")
             np.savez_compressed(tmp, **z)
             tmp.replace(path)
-    img = torch.from_numpy(np.asarray(z[f"{split}_images"])).permute(0, 3, 1, 2).float() / 255.0
-    return img, torch.from_numpy(np.asarray(z[f"{split}_questions"])), torch.from_numpy(np.asarray(z[f"{split}_answers"]))
+    img, q, a = (torch.from_numpy(np.asarray(z[f"{split}_{k}"])) for k in ("images", "questions", "answers"))
+    if keep is not None:
+        img, q, a = img[keep], q[keep], a[keep]
+    return img.permute(0, 3, 1, 2).float() / 255.0, q, a
 
 
 def fresh_scenes(n_images: int, seed: int, epoch: int, quirks: bool = False):
