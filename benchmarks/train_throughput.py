@@ -7,8 +7,8 @@
 Part 1: images/s of a full training step (forward, backward, ait.train's AdamW) and peak memory (CUDA only),
 AiT against ViT with the same backbone, measured alternately in one process; ratio = ViT time / AiT time
 within each repeat, its median over the repeats (a slow phase of a noisy machine cancels in the pair).
-The row ``plain`` is AiT with its write on the plain path (``ait.models.fused_write.disabled``): the
-fused write's gain, where it applies (CPU training).
+The row ``plain`` is AiT with its write and read on the plain paths (``ait.models.fused_write.disabled``,
+``ait.models.fused_read.disabled``): the fused paths' gain, where they apply (CPU training).
 MFU = the step's FLOPs (counted once with torch.utils.flop_counter: matmuls, convolutions and
 attention, forward and backward) / its time / the device's peak: the dense bf16 (or TF32 / float32)
 tensor-core figure of the data sheet for known GPUs (``--peak-tflops`` overrides), and beside it the
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ait.data import InputSpec
-from ait.models import AiT, ViT, fused_write, make_config, num_tokens
+from ait.models import AiT, ViT, fused_read, fused_write, make_config, num_tokens
 from ait.train import make_optimizer
 from _timing import allocator_flag, apply_allocator   # benchmarks/_timing.py (this folder is on sys.path)
 
@@ -104,21 +104,35 @@ def _components(model: AiT, x: torch.Tensor, repeats: int, sync, vit_step: float
         new, aux, _ = ws.write(Z)
         (new.sum() + aux).backward()
 
-    def read():
+    g = torch.randn_like(z)
+
+    def read():   # what the block runs: the read and its skip path
         ws.read.set_priors(gamma)
-        ws.hopfield_read(z).xi.sum().backward()
+        (ws.hopfield_read(z).xi + z).backward(g)
+
+    def read_fused():
+        fused_read.read(ws, z, gamma).backward(g)
 
     def mlp_ln():
         ws.norm_z(ws.mlp(u)).sum().backward()
 
-    parts = {"write (top-k, EMA, balance loss)": write, "read (descend on the priors' energy)": read,
+    parts = {"write (top-k, EMA, balance loss)": write, "read + skip (descend on the priors' energy)": read,
              "MLP + LN_z (ViT has the MLP too)": mlp_ln}
+    if fused_read.applies(ws, z, False):
+        parts["read + skip, fused (what training runs)"] = read_fused
     layers = len(model.workspaces())
     print(f"\nworkspace parts, forward + backward, × {layers} layers, as a share of ViT's step ({1e3 * vit_step:.2f} ms)")
     for name, fn in parts.items():
         t = timed(fn, repeats, sync) * layers
         print(f"  {name:<40} {1e3 * t:7.2f} ms  {100 * t / vit_step:5.1f} %")
     ws.read.set_priors(ws.memory.detach())
+
+
+@contextlib.contextmanager
+def plain_paths():
+    """AiT's write and read on their plain paths (no fused autograd nodes)."""
+    with fused_write.disabled(), fused_read.disabled():
+        yield
 
 
 def by_batch(step, batches: list[int], a, dev: torch.device, sync) -> None:
@@ -168,13 +182,13 @@ def main(argv: list[str] | None = None) -> None:
     x = torch.randn(a.batch, 3, a.image_size, a.image_size, device=dev)
     y = torch.randint(0, 10, (a.batch,), device=dev)
     models = {"AiT": AiT(cfg, inputs).to(dev), "ViT": ViT(cfg, inputs).to(dev)}
-    models["plain"] = copy.deepcopy(models["AiT"])   # AiT with its write on the plain path (the fast path's A/B)
+    models["plain"] = copy.deepcopy(models["AiT"])   # AiT with its write and read on the plain paths (the fast paths' A/B)
     opts = {k: make_optimizer(m, lr=1e-4, weight_decay=0.01) for k, m in models.items()}   # as ait.train
     run_models = {k: torch.compile(m) if a.compile else m for k, m in models.items()}
 
     def step(name, m=None, x=x, y=y):
         m, o = run_models[name] if m is None else m, opts[name]
-        plain = fused_write.disabled() if name == "plain" else contextlib.nullcontext()
+        plain = plain_paths() if name == "plain" else contextlib.nullcontext()
         with plain, torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits, aux = m(x)
             loss = F.cross_entropy(logits.float(), y) + aux.float()
@@ -214,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
           f"(quartiles {q[0]:.3f}, {q[2]:.3f}); images/s and ms/step are medians")
     gain = sorted(p / f for p, f in zip(times["plain"], times["AiT"]))
     g = statistics.quantiles(gain, n=4) if len(gain) > 1 else gain * 3
-    print(f"fused write: AiT's step with the plain write / with the fused one = {statistics.median(gain):.3f} "
+    print(f"fused write and read: AiT's step on the plain paths / on the fused ones = {statistics.median(gain):.3f} "
           f"(quartiles {g[0]:.3f}, {g[2]:.3f}; 1.000 where the fast path does not apply)")
     components(models["AiT"], x, a.repeats, sync, base, a.bf16)
     if a.batches:

@@ -32,10 +32,10 @@ def test_train_throughput_counts_flops(bench_path, capsys):
     out = capsys.readouterr().out
     rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(AiT|ViT|plain)\s.*?\s(\d+\.\d+)\s+n/a", out, re.M)}
     assert set(rows) == {"AiT", "ViT", "plain"} and all(v > 0 for v in rows.values()), out   # GFLOP per step
-    assert rows["AiT"] == rows["plain"], out                  # the fused write does the same products
-    assert re.search(r"fused write: .* = \d+\.\d+ \(quartiles", out), out
+    assert rows["AiT"] == rows["plain"], out                  # the fused write and read do the same products
+    assert re.search(r"fused write and read: .* = \d+\.\d+ \(quartiles", out), out
     parts = re.findall(r"^\s+(write|read|MLP) .*?(\d+\.\d+) ms\s+(\d+\.\d+) %", out, re.M)
-    assert [p[0] for p in parts] == ["write", "read", "MLP"] and all(float(p[1]) > 0 for p in parts), out
+    assert [p[0] for p in parts] == ["write", "read", "MLP", "read"] and all(float(p[1]) > 0 for p in parts), out
     by_batch = re.findall(r"^\s+(\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(-?\d+\.\d+)\s+(\d+\.\d+)$", out, re.M)
     assert [int(b[0]) for b in by_batch] == [1, 2], out
     assert all(abs(float(m) - float(v) - float(d)) < 0.02 for _, v, m, d, _ in by_batch), out

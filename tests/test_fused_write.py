@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ait.data import InputSpec
-from ait.models import AiT, fused_write, make_config
+from ait.models import AiT, fused_read, fused_write, make_config
 
 INP = InputSpec(image_size=16, channels=1, num_classes=3)
 
@@ -77,7 +77,8 @@ def test_fused_write_applies_only_where_it_is_equal():
 
 
 def test_a_training_step_is_the_same_through_either_path():
-    """Two AdamW steps of a whole AiT, fused against plain: the same losses and parameters (float64)."""
+    """Two AdamW steps of a whole AiT, fused write and read against plain: the same losses and
+    parameters (float64)."""
     def run():
         torch.manual_seed(0)
         m = AiT(make_config("tiny", patch=4), INP).double().train()
@@ -93,7 +94,7 @@ def test_a_training_step_is_the_same_through_either_path():
             losses.append(loss.item())
         return losses, m.state_dict()
     l1, s1 = run()
-    with fused_write.disabled():
+    with fused_write.disabled(), fused_read.disabled():
         l2, s2 = run()
     assert l1 == pytest.approx(l2, rel=1e-12)
     for k in s1:

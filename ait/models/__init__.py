@@ -17,7 +17,7 @@ from typing import Callable
 from torch import nn
 
 from ..data.common import InputSpec
-from . import coordination, fused_write, perceiver, set_transformer
+from . import coordination, fused_read, fused_write, perceiver, set_transformer
 from .ait import KNOCKOUTS, PRESETS, SIZES, AiT, AiTConfig, GlobalWorkspace, WorkspaceTrace, cv_squared, knockout, \
     make_config, memory_kept
 from .coordination import Coordination, CoordinationConfig

@@ -37,7 +37,7 @@ from hopfieldkit import bayes
 from hopfieldkit.settings import check, setting
 
 from ..data.common import InputSpec
-from . import fused_write
+from . import fused_read, fused_write
 from .layers import POS_EMBEDDINGS, STEM_HELP, STEMS, FeedForward, SelfAttention, Tokens, check_patch, num_tokens
 
 SIZES = {
@@ -304,22 +304,25 @@ class GlobalWorkspace(nn.Module):
         with hk.unchecked():
             self.read.set_priors(gamma)
             run = None
-            if ko == "no_hopfield":
-                z_hat = torch.zeros_like(z)
-            elif ko == "memory_mean":
-                z_hat = self.read.patterns.mean(0).expand_as(z)
-            elif cfg.hopfield:
-                run = self.hopfield_read(z, record=trace is not None)
-                z_hat = run.xi
+            if fused_read.applies(self, z, trace is not None):  # the same numbers, one autograd node
+                out = fused_read.read(self, z, gamma)
             else:
-                Y = self.read.patterns.unsqueeze(0).expand(B, -1, -1)
-                z_hat = self.cross(z, Y)
+                if ko == "no_hopfield":
+                    z_hat = torch.zeros_like(z)
+                elif ko == "memory_mean":
+                    z_hat = self.read.patterns.mean(0).expand_as(z)
+                elif cfg.hopfield:
+                    run = self.hopfield_read(z, record=trace is not None)
+                    z_hat = run.xi
+                else:
+                    Y = self.read.patterns.unsqueeze(0).expand(B, -1, -1)
+                    z_hat = self.cross(z, Y)
+                out = z_hat + z if cfg.read_skip else z_hat
             if gamma.requires_grad:  # keep no step's graph on the module (and a steady state for torch.compile)
                 self.read.set_priors(gamma.detach())
         if trace is not None:
-            trace.append(WorkspaceTrace(z.detach(), gamma.detach(), G, run,
-                                        z_hat.detach()))
-        return (z_hat + z if cfg.read_skip else z_hat), aux
+            trace.append(WorkspaceTrace(z.detach(), gamma.detach(), G, run, z_hat.detach()))
+        return out, aux
 
 
 class Block(nn.Module):
