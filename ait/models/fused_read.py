@@ -25,31 +25,19 @@ and so does every read inside :func:`disabled`.
 """
 from __future__ import annotations
 
-import contextlib
-import threading
-from typing import Iterator
-
 import torch
 import torch.nn.functional as F
 
-_off = threading.local()
+from ._switch import Switch
 
-
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """Within the block every read takes the plain path (to compare, time or debug it)."""
-    old = getattr(_off, "value", False)
-    _off.value = True
-    try:
-        yield
-    finally:
-        _off.value = old
+_switch = Switch()
+disabled = _switch.disabled   # ``with disabled():`` every read takes the plain path
 
 
 def applies(ws, z: torch.Tensor, tracing: bool) -> bool:
     """Whether :func:`read` may stand in for the plain read of ``ws`` (plus its skip path) on ``z``."""
     cfg = ws.cfg
-    return (not getattr(_off, "value", False) and not tracing and torch.is_grad_enabled()
+    return (not _switch.off and not tracing and torch.is_grad_enabled()
             and z.device.type == "cpu" and z.dtype in (torch.float32, torch.float64)
             and not torch.is_autocast_enabled("cpu")
             and ws.knockout is None and cfg.hopfield and cfg.hopfield_steps == 1 and ws.read.radius is None

@@ -15,31 +15,19 @@ kept for a trace. Everything else takes the plain path, and so does every write 
 """
 from __future__ import annotations
 
-import contextlib
-import threading
-from typing import Iterator
-
 import torch
 import torch.nn.functional as F
 
-_off = threading.local()
+from ._switch import Switch
 
-
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """Within the block every write takes the plain path (to compare, time or debug it)."""
-    old = getattr(_off, "value", False)
-    _off.value = True
-    try:
-        yield
-    finally:
-        _off.value = old
+_switch = Switch()
+disabled = _switch.disabled   # ``with disabled():`` every write takes the plain path
 
 
 def applies(ws, Z: torch.Tensor, dense: bool, keep_gates: bool) -> bool:
     """Whether :func:`write` may stand in for ``ws.write(Z, dense, keep_gates)``."""
     cfg = ws.cfg
-    return (not getattr(_off, "value", False) and ws.training and torch.is_grad_enabled() and Z.device.type == "cpu"
+    return (not _switch.off and ws.training and torch.is_grad_enabled() and Z.device.type == "cpu"
             and not torch.is_autocast_enabled("cpu")
             and cfg.bottleneck_on and not dense and not keep_gates
             and cfg.learn_write and not cfg.write_centered and not ws.memory.requires_grad)
