@@ -88,14 +88,14 @@ def family_knockouts(run_paths: list) -> dict:
     return out
 
 
-def chance_row(lines: list[str], paths: dict, configs: list, seeds: int) -> dict:
+def chance_row(lines: list[str], paths: dict, configs: list, seeds: int, versus: bool = False) -> dict:
     """Appends the row of the best answer from the question alone and returns its per-seed values
     (every configuration of a seed sees the same data, so the first configuration's runs serve)."""
     res = question_only([paths.get(run) for run in configs[0].seeds(seeds)])
     if not res:
         return {}
     lines.append(f"| chance: the best answer from the question alone | {R.cell(res, 'acc_relational')} | "
-                 f"{R.cell(res, 'acc_nonrelational')} | {R.cell(res, 'acc_average')} | {R.cell(res, 'acc_ternary')} | — | — |")
+                 f"{R.cell(res, 'acc_nonrelational')} | {R.cell(res, 'acc_average')} | {R.cell(res, 'acc_ternary')} |{' — |' if versus else ''} — | — |")
     return {"seeds": [r["seed"] for r in res],
             "per_seed": {r["seed"]: {"binary": r["acc_relational"], "unary": r["acc_nonrelational"],
                                      "ternary": r["acc_ternary"]} for r in res}}
@@ -114,8 +114,12 @@ def main(argv: list[str] | None = None):
                      extra=R.extra_args(a), keep_best=a.conv)
     R.require_some(paths, "Sort-of-CLEVR")
     keys = ("acc_relational", "acc_nonrelational", "acc_ternary")
-    lines = ["| method | relational | non-relational | average | ternary | steps | parameters |", "|---|---|---|---|---|---|---|"]
-    cells = {"chance": chance_row(lines, paths, configs, a.seeds)}
+    base = next((r for r in configs if r.model.startswith("vit-")), None)   # the conv recipe's reference row
+    extra = f" relational vs {base.model} |" if base else ""
+    lines = [f"| method | relational | non-relational | average | ternary |{extra} steps | parameters |",
+             "|---|---|---|---|---|---|---|" + ("---|" if base else "")]
+    cells = {"chance": chance_row(lines, paths, configs, a.seeds, bool(base))}
+    base_rel = R.values([R.final(paths[s]) for s in base.seeds(a.seeds)], "acc_relational") if base else []
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -123,17 +127,18 @@ def main(argv: list[str] | None = None):
         res = [R.final(paths[s]) for s in r.seeds(a.seeds)]
         done = [x for x in res if x is not None]
         if not done:
-            lines.append(f"| {r.model} | not run | not run | not run | not run | — | — |")
+            lines.append(f"| {r.model} | not run | not run | not run | not run |{' — |' if base else ''} — | — |")
             continue
         avg = R.cell([{"acc": (x["acc_relational"] + x["acc_nonrelational"]) / 2} for x in done])
+        vs = (f" {'—' if r is base else R.versus(R.values(res, 'acc_relational'), base_rel)} |" if base else "")
         lines.append(f"| {r.model} | {R.cell(res, 'acc_relational')} | {R.cell(res, 'acc_nonrelational')} | {avg} | "
-                     f"{R.cell(res, 'acc_ternary')} | {done[0]['step']} | {done[0]['parameters'] / 1e6:.3f}M |")
+                     f"{R.cell(res, 'acc_ternary')} |{vs} {done[0]['step']} | {done[0]['parameters'] / 1e6:.3f}M |")
         cells[r.model] = R.json_cells(res, keys) | {"parameters": done[0]["parameters"]}
         if a.conv and r.model.startswith("ait-"):
             cells[r.model]["knockouts"] = ko = family_knockouts([paths[s] for s in r.seeds(a.seeds)])
             lines.append(f"| ↳ {r.model} knockouts at the val-best checkpoint, Δ points relational / non-relational | "
                          + " ; ".join(f"{k} {summarise(v['relational'])} / {summarise(v['nonrelational'])}"
-                                      for k, v in ko.items() if v["relational"]) + " | | | | | |")
+                                      for k, v in ko.items() if v["relational"]) + " | | | | | |" + (" |" if base else ""))
         steps = [row["step"] for row in done[0]["rows"]]
         for ax, key in zip(axes, keys[:2]):   # the mean over seeds at each evaluation, the spread shaded
             import numpy as np

@@ -258,3 +258,7 @@ def test_sort_of_clevr_conv_recipe_names_its_runs_and_gives_aits_knockouts_per_f
     assert ko["memory_random"]["relational"] == [100 * d["knockouts"]["memory_random"]["by_family"]["relational"]["delta"]]
     assert set(ko) == {"memory_mean", "memory_random", "no_hopfield", "dense_bottleneck"}
     assert "Coordination: learned positions, mean pooling" in md
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in md.splitlines() if line.startswith("| ")}
+    assert rows["method"][5] == "relational vs vit-tiny"                  # each row against ViT, with the seed-noise test
+    assert rows["vit-tiny"][5] == "—" and rows["ait-tiny"][5].endswith("(untested: n < 2)")
+    assert len({line.count("|") for line in md.splitlines() if line.startswith("| ")}) == 1   # every row has every column
