@@ -136,3 +136,29 @@ def test_update_and_energy_equals_the_update_and_the_energy(monkeypatch, route):
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     assert torch.allclose(new, E.update(xi, 0.7), atol=tol)
     assert torch.allclose(e, E(xi, 0.7), atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("dtype,atol", [(torch.float32, 2e-5), (D64, 1e-10)])
+def test_short_rows_skip_the_shift_only_where_no_score_leaves_exps_range(monkeypatch, dtype, atol):
+    """Short rows without the max shift (Σ e^s, its log per chunk) where |β| M max(M, ‖ξ₀‖) is
+    small, the shifted step elsewhere (large β, a far start, huge or tiny patterns): both equal the
+    plain loop."""
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(20, 16, generator=g, dtype=dtype) / 4            # M ≈ 1.3
+    xi = torch.randn(50, 16, generator=g, dtype=dtype) / 4
+    bound = chunked_update.UNSHIFTED_BOUND[dtype]
+    for beta, start, scale, unshifted in ((1.0, 1.0, 1.0, True), (8.0, 1.0, 1.0, True),
+                                          (bound, 1.0, 1.0, False), (1.0, 1e3 * bound, 1.0, False),
+                                          (1.0, 1.0, 1e-30 if dtype == torch.float32 else 1e-280, False),
+                                          (1e-36, 1.0, 1e18, dtype == D64)):
+        energy, x0 = hk.HopfieldEnergy(X * scale), xi * start * scale
+        assert chunked_update.stepper(energy, x0, beta).unshifted == unshifted, (beta, start, scale)
+        fast, plain, ran = _runs(monkeypatch, energy, x0, beta, steps=40, tol=0.0)
+        assert ran and fast.energies.isfinite().all()
+        _assert_same(fast, plain, atol * max(1.0, float(plain.energies.abs().max())))
+    with pytest.raises(AssertionError):   # the test can tell: the unshifted sum is not ℓ
+        monkeypatch.setattr(chunked_update.SharedMemoryStep, "energies",
+                            lambda self, s, aux, n: n.square().mul(0.5).add(torch.stack(aux).reshape(len(aux), -1),
+                                                                             alpha=-1.0 / self.beta).add(self.const))
+        fast, plain, _ = _runs(monkeypatch, hk.HopfieldEnergy(X), xi, 1.0, steps=40, tol=0.0)
+        _assert_same(fast, plain, atol)

@@ -43,6 +43,9 @@ ONEDNN_SCORES = 1 << 18
 # memories of fewer patterns take exp and sum by hand: the softmax kernel's fixed cost per row is
 # then most of its time (on longer rows its exp stays fast where torch.exp underflows slowly)
 SHORT_ROWS = 128
+# short rows skip the max shift below these reaches (SharedMemoryStep): e^40 of e^88 (float32) and
+# e^600 of e^709 (float64) leave room for rounding and for the entries of the patterns in the product
+UNSHIFTED_BOUND = {torch.float32: 40.0, torch.float64: 600.0}
 
 
 class EnergyStep:
@@ -67,7 +70,14 @@ class SharedMemoryStep:
     """One step for one shared ``[N, d]`` memory without a mask and one β: the scores through the
     softmax kernel (ℓ from it, :func:`.onednn.softmax_lse`) or, for short rows, ℓ = m + log Σ e^{s−m}
     by hand, β folded into the patterns once; the
-    energies of a whole chunk from the kept ℓ at once, E = −ℓ/β + ½‖ξ‖² + β⁻¹ log N + ½ M²."""
+    energies of a whole chunk from the kept ℓ at once, E = −ℓ/β + ½‖ξ‖² + β⁻¹ log N + ½ M².
+
+    Short rows skip the shift m where no score can leave exp's range: an update is a convex
+    combination of the patterns, so after the first step ‖ξ‖ ≤ M = max_i ‖x_i‖, and every score
+    obeys |s| ≤ B = |β| M max(M, ‖ξ₀‖) (Cauchy–Schwarz). Where B + |log M| + log N stays below
+    :data:`UNSHIFTED_BOUND` for the dtype, e^s and the weighted sum Σ e^{s_i} x_i neither overflow
+    nor leave the normal range, so the step is that sum over Σ e^s alone (four ops fewer a step), and
+    ℓ = log Σ e^s is taken once per chunk."""
 
     def __init__(self, X: torch.Tensor, beta: float, xi: torch.Tensor, owner):
         from . import lse_op
@@ -76,14 +86,20 @@ class SharedMemoryStep:
         self.X, self.beta = X, beta
         self.d = X.shape[1]
         self.XbT = (beta * X).T.contiguous()
-        self.const = math.log(X.shape[0]) / beta + 0.5 * float(torch.linalg.vector_norm(X, dim=-1).square().max())
+        big = float(torch.linalg.vector_norm(X, dim=-1).max())
+        self.const = math.log(X.shape[0]) / beta + 0.5 * big * big
         rows = xi.numel() // self.d
+        start = float(torch.linalg.vector_norm(xi.detach().reshape(-1, self.d), dim=-1).max()) if rows else 0.0
+        reach = abs(beta) * big * max(big, start) + abs(math.log(big)) + math.log(X.shape[0]) if big > 0 else math.inf
+        self.unshifted = (X.shape[0] < SHORT_ROWS and X.dtype in UNSHIFTED_BOUND    # (NaN compares False)
+                          and reach <= UNSHIFTED_BOUND[X.dtype])
         self.packed = None
         if onednn.applies(X, xi) and rows * X.shape[0] >= ONEDNN_SCORES:
             self.packed = lse_op.packed_patterns(owner, packable, xi)
 
     def step(self, x: torch.Tensor, out: torch.Tensor, lse: bool = True) -> torch.Tensor | None:
-        """update(x) into ``out``; returns ℓ = log Σ exp(s) per state (None unless ``lse``)."""
+        """update(x) into ``out``; returns ℓ = log Σ exp(s) per state, Σ exp(s) on the unshifted route
+        (:meth:`energies` takes its log; None unless ``lse``)."""
         flat = x.reshape(-1, self.d)
         if self.packed is not None:
             total, kept = self.packed.lse(flat * self.beta, keep=True)
@@ -98,6 +114,10 @@ class SharedMemoryStep:
             p, ell = onednn.softmax_lse(s)
             torch.mm(p, self.X, out=out.view(-1, self.d))
             return ell
+        if self.unshifted:                           # Σ e^s, its log taken per chunk in energies()
+            z = s.exp_().sum(1, keepdim=True)
+            torch.mm(s, self.X, out=out.view(-1, self.d)).div_(z)
+            return z
         m = s.amax(1, keepdim=True)                  # short rows: exp and sum by hand beat the kernel
         z = s.sub_(m).exp_().sum(1, keepdim=True)
         torch.mm(s, self.X, out=out.view(-1, self.d)).div_(z)
@@ -106,6 +126,8 @@ class SharedMemoryStep:
     def energies(self, states: torch.Tensor, aux: list[torch.Tensor], norms: torch.Tensor) -> torch.Tensor:
         """E of ``states`` [n, ...] from their ℓ (``aux``) and norms ``[n, rows]``."""
         ell = torch.stack(aux).reshape(len(aux), -1)
+        if self.unshifted:
+            ell = ell.log_()
         return norms.square().mul_(0.5).add_(ell, alpha=-1.0 / self.beta).add_(self.const)
 
 
