@@ -156,6 +156,9 @@ def test_short_rows_skip_the_shift_only_where_no_score_leaves_exps_range(monkeyp
         fast, plain, ran = _runs(monkeypatch, energy, x0, beta, steps=40, tol=0.0)
         assert ran and fast.energies.isfinite().all()
         _assert_same(fast, plain, atol * max(1.0, float(plain.energies.abs().max())))
+        fast, plain, ran = _runs(monkeypatch, energy, x0, beta, steps=40, record=False)   # judged by the residual
+        assert ran
+        _assert_same(fast, plain, atol * max(1.0, float(plain.xi.abs().max())))
     with pytest.raises(AssertionError):   # the test can tell: the unshifted sum is not ℓ
         monkeypatch.setattr(chunked_update.SharedMemoryStep, "energies",
                             lambda self, s, aux, n: n.square().mul(0.5).add(torch.stack(aux).reshape(len(aux), -1),
