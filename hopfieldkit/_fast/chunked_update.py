@@ -65,6 +65,10 @@ class EnergyStep:
     def energies(self, states: torch.Tensor, aux: list[torch.Tensor], norms: torch.Tensor) -> torch.Tensor:
         return torch.stack(aux).reshape(len(aux), -1)
 
+    def slots(self, ys: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The rows of the state buffer ``ys`` as :meth:`step` takes them (views, made once)."""
+        return ys.unbind(0)
+
 
 class SharedMemoryStep:
     """One step for one shared ``[N, d]`` memory without a mask and one β: the scores through the
@@ -100,32 +104,38 @@ class SharedMemoryStep:
     def step(self, x: torch.Tensor, out: torch.Tensor, lse: bool = True) -> torch.Tensor | None:
         """update(x) into ``out``; returns ℓ = log Σ exp(s) per state, Σ exp(s) on the unshifted route
         (:meth:`energies` takes its log; None unless ``lse``)."""
-        flat = x.reshape(-1, self.d)
+        flat = x if x.dim() == 2 else x.reshape(-1, self.d)
+        if out.dim() != 2:
+            out = out.view(-1, self.d)
         if self.packed is not None:
             total, kept = self.packed.lse(flat * self.beta, keep=True)
-            out.view(-1, self.d).copy_(self.packed.weighted_sum(kept, total))
+            out.copy_(self.packed.weighted_sum(kept, total))
             self.packed.release(kept)
             return total
         s = torch.mm(flat, self.XbT)
         if not lse and self.unshifted and s.dtype == torch.float64:   # faster than float64's softmax kernel
             z = s.exp_().sum(1, keepdim=True)
-            torch.mm(s, self.X, out=out.view(-1, self.d)).div_(z)
+            torch.mm(s, self.X, out=out).div_(z)
             return None
         if not lse:                                  # the weights alone: the softmax kernel, any row length
-            torch.mm(torch.softmax(s, 1), self.X, out=out.view(-1, self.d))
+            torch.mm(torch.softmax(s, 1), self.X, out=out)
             return None
         if self.X.shape[0] >= SHORT_ROWS:
             p, ell = onednn.softmax_lse(s)
-            torch.mm(p, self.X, out=out.view(-1, self.d))
+            torch.mm(p, self.X, out=out)
             return ell
         if self.unshifted:                           # Σ e^s, its log taken per chunk in energies()
             z = s.exp_().sum(1, keepdim=True)
-            torch.mm(s, self.X, out=out.view(-1, self.d)).div_(z)
+            torch.mm(s, self.X, out=out).div_(z)
             return z
         m = s.amax(1, keepdim=True)                  # short rows: exp and sum by hand beat the kernel
         z = s.sub_(m).exp_().sum(1, keepdim=True)
-        torch.mm(s, self.X, out=out.view(-1, self.d)).div_(z)
+        torch.mm(s, self.X, out=out).div_(z)
         return z.log_().add_(m) if lse else None
+
+    def slots(self, ys: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The rows of the state buffer ``ys`` as ``[states, d]`` views, made once per descent."""
+        return ys.view(ys.shape[0], -1, self.d).unbind(0)
 
     def energies(self, states: torch.Tensor, aux: list[torch.Tensor], norms: torch.Tensor) -> torch.Tensor:
         """E of ``states`` [n, ...] from their ℓ (``aux``) and norms ``[n, rows]``."""
@@ -236,12 +246,13 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor | None, *, steps: int, 
     ys = torch.empty((rows_max,) + tuple(shape), dtype=xi.dtype, device=xi.device)   # Y_{m-1} … Y_{m+c}
     diff = torch.empty((rows_max - 2, rows, shape.numel() // max(rows, 1)), dtype=xi.dtype, device=xi.device)
     ys[0], ys[1] = x, x                           # (Y_{-1} stands in for the missing iteration 0)
+    slots = step.slots(ys)                        # per-row views, not two indexing ops a step
     m, size, taken, stop = 0, FIRST_CHUNK, steps, f"reached steps={steps}"
     with torch.no_grad():
         while m < steps:
             c = min(chunk_end(m, size, check_every), steps) - m
             size = min(2 * size, max_chunk)
-            aux = [step.step(ys[j + 1], ys[j + 2], record) for j in range(c)]
+            aux = [step.step(slots[j + 1], slots[j + 2], record) for j in range(c)]
             norms = torch.linalg.vector_norm(ys[:c + 1].reshape(c + 1, rows, -1), dim=-1)   # ‖Y_{m-1}‖ … ‖Y_{m+c-1}‖
             if record:
                 energies[m:m + c] = step.energies(ys[1:c + 1], aux, norms[1:])           # E_m … E_{m+c-1}
