@@ -4,7 +4,10 @@
 - :mod:`ait.models.vit`: the ViT baseline (``vit-{size}``, ``vit-{size}-cls``);
 - :mod:`ait.models.coordination`: shared global workspace [GWS] (``coordination[-variant]``);
 - :mod:`ait.models.set_transformer`, :mod:`ait.models.perceiver`;
-- :mod:`ait.models.layers`: tokens (patch embedding, question token, position codes), attention, MLP.
+- :mod:`ait.models.layers`: tokens (patch embedding, question token, position codes), attention, MLP;
+- :mod:`ait.models.fused_write`, :mod:`ait.models.fused_read`: the workspace's write and its read
+  (with the skip path) as one autograd node each in CPU training, tested equal to the plain path
+  they stand in for; ``with fused_write.disabled(), fused_read.disabled():`` turns both off.
 
 Every model takes an :class:`ait.data.InputSpec` (image size, channels, classes, question size) and
 its own architecture config, and returns ``(logits, auxiliary loss)``.
