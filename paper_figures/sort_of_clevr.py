@@ -4,8 +4,8 @@
                                                      # equal budgets (1500 steps of 64 questions), 5 seeds, CPU, ~25 min
     python paper_figures/sort_of_clevr.py --full     # AiT-Small, Coordination, Set Transformer, paper recipe (GPU)
     python paper_figures/sort_of_clevr.py --conv     # the CPU recipe that learns the task: the -tiny models plus
-                                                     # ViT with the convolutional stem, 40,000 steps, 1 seed,
-                                                     # about 90 min a run on one core; best.pt kept
+                                                     # ViT with the convolutional stem, 40,000 steps, 1 seed
+                                                     # (--seeds N for more), 40-90 min a run on one core; best.pt kept
 
 The ``--conv`` recipe (``docs/ait.md``): every model's image tokens from ``stem=conv`` (stride-2
 convolutions, one token per 15-px cell) instead of the linear patch embedding, lr 1e-3 with
