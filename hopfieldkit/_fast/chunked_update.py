@@ -93,30 +93,30 @@ class SharedMemoryStep:
         big = float(torch.linalg.vector_norm(X, dim=-1).max())
         self.const = math.log(X.shape[0]) / beta + 0.5 * big * big
         rows = xi.numel() // self.d
-        start = float(torch.linalg.vector_norm(xi.detach().reshape(-1, self.d), dim=-1).max()) if rows else 0.0
-        reach = abs(beta) * big * max(big, start) + abs(math.log(big)) + math.log(X.shape[0]) if big > 0 else math.inf
-        self.unshifted = (X.shape[0] < SHORT_ROWS and X.dtype in UNSHIFTED_BOUND    # (NaN compares False)
-                          and reach <= UNSHIFTED_BOUND[X.dtype])
+        self.unshifted = False
+        if X.shape[0] < SHORT_ROWS and X.dtype in UNSHIFTED_BOUND and big > 0:
+            start = float(torch.linalg.vector_norm(xi.detach().reshape(-1, self.d), dim=-1).max()) if rows else 0.0
+            reach = abs(beta) * big * max(big, start) + abs(math.log(big)) + math.log(X.shape[0])
+            self.unshifted = reach <= UNSHIFTED_BOUND[X.dtype]            # (NaN compares False)
         self.packed = None
         if onednn.applies(X, xi) and rows * X.shape[0] >= ONEDNN_SCORES:
             self.packed = lse_op.packed_patterns(owner, packable, xi)
 
     def step(self, x: torch.Tensor, out: torch.Tensor, lse: bool = True) -> torch.Tensor | None:
-        """update(x) into ``out``; returns ℓ = log Σ exp(s) per state, Σ exp(s) on the unshifted route
-        (:meth:`energies` takes its log; None unless ``lse``)."""
-        flat = x if x.dim() == 2 else x.reshape(-1, self.d)
-        if out.dim() != 2:
-            out = out.view(-1, self.d)
+        """update(x) into ``out`` (both ``[states, d]``, rows of :meth:`slots`); returns ℓ = log Σ exp(s)
+        per state, Σ exp(s) on the unshifted route (:meth:`energies` takes its log; None unless ``lse``)."""
         if self.packed is not None:
-            total, kept = self.packed.lse(flat * self.beta, keep=True)
+            total, kept = self.packed.lse(x * self.beta, keep=True)
             out.copy_(self.packed.weighted_sum(kept, total))
             self.packed.release(kept)
             return total
-        s = torch.mm(flat, self.XbT)
-        if not lse and self.unshifted and s.dtype == torch.float64:   # faster than float64's softmax kernel
+        s = torch.mm(x, self.XbT)
+        # unshifted: Σ e^s, its log taken per chunk in energies(); unrecorded only in float64, where
+        # it beats the softmax kernel
+        if self.unshifted and (lse or s.dtype == torch.float64):
             z = s.exp_().sum(1, keepdim=True)
             torch.mm(s, self.X, out=out).div_(z)
-            return None
+            return z if lse else None
         if not lse:                                  # the weights alone: the softmax kernel, any row length
             torch.mm(torch.softmax(s, 1), self.X, out=out)
             return None
@@ -124,14 +124,10 @@ class SharedMemoryStep:
             p, ell = onednn.softmax_lse(s)
             torch.mm(p, self.X, out=out)
             return ell
-        if self.unshifted:                           # Σ e^s, its log taken per chunk in energies()
-            z = s.exp_().sum(1, keepdim=True)
-            torch.mm(s, self.X, out=out).div_(z)
-            return z
         m = s.amax(1, keepdim=True)                  # short rows: exp and sum by hand beat the kernel
         z = s.sub_(m).exp_().sum(1, keepdim=True)
         torch.mm(s, self.X, out=out).div_(z)
-        return z.log_().add_(m) if lse else None
+        return z.log_().add_(m)
 
     def slots(self, ys: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The rows of the state buffer ``ys`` as ``[states, d]`` views, made once per descent."""
@@ -274,10 +270,10 @@ def run(energy, xi: torch.Tensor, beta, e0: torch.Tensor | None, *, steps: int, 
             ys[:2] = ys[c:c + 2].clone()
         else:                                      # iteration `steps` waits for E(Y_steps)
             x = ys[1]
-            scratch = torch.empty_like(x)
+            scratch = torch.empty_like(slots[1])
             norms = torch.linalg.vector_norm(ys[:2].reshape(2, rows, -1), dim=-1)
             if record:
-                energies[steps] = step.energies(x.unsqueeze(0), [step.step(x, scratch)], norms[1:])
+                energies[steps] = step.energies(x.unsqueeze(0), [step.step(slots[1], scratch)], norms[1:])
             freeze.decide(steps, ys[:1], ys[1:2], norms[:1], energies[steps:steps + 1] if record else finite[:1],
                           diff[:1])
         x = ys[1]
