@@ -46,11 +46,10 @@ def applies(ws, z: torch.Tensor, tracing: bool) -> bool:
 
 def read(ws, z: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     """The read of ``z`` ``[B, N, D]`` from priors ``gamma`` ``[M, d_m]``, plus z with ``read_skip``."""
-    lt = ws.read.f_LT
-    beta = ws.beta
-    out = _Read.apply(z.reshape(-1, z.shape[-1]), gamma, lt.weight, lt.bias,
-                      beta if isinstance(beta, torch.Tensor) else None,
-                      (float(beta) if not isinstance(beta, torch.Tensor) else None, ws.cfg.read_skip))
+    lt, beta = ws.read.f_LT, ws.beta
+    learned = isinstance(beta, torch.Tensor)          # log β learned: β is an input with a gradient
+    out = _Read.apply(z.reshape(-1, z.shape[-1]), gamma, lt.weight, lt.bias, beta if learned else None,
+                      (None if learned else float(beta), ws.cfg.read_skip))
     return out.view(z.shape)
 
 
