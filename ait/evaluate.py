@@ -124,6 +124,12 @@ def figures(model, split: D.Split, out: pathlib.Path, read_steps: int = 8, n: in
     return info
 
 
+def named_from(checkpoint: pathlib.Path, folder: pathlib.Path) -> str:
+    """The checkpoint's name as a file in ``folder`` records it: its bare name when it lies there
+    (so a run folder that is moved, copied or committed still names it truly), else its path."""
+    return checkpoint.name if checkpoint.resolve().parent == folder.resolve() else str(checkpoint)
+
+
 def run_eval(run: pathlib.Path, checkpoint: str = "best.pt", read_steps: int = 8, out: pathlib.Path | None = None,
              device: str = "cpu", with_diagnostics: bool = False) -> dict:
     dev = check_device(device)
@@ -137,7 +143,7 @@ def run_eval(run: pathlib.Path, checkpoint: str = "best.pt", read_steps: int = 8
     drop_last = tc.preset == "paper"
     with memory_kept(model):   # as in training: the validation pass leaves the memory to the test pass
         val_result = evaluate(model, val, tc.eval_batch_size, dev, drop_last)
-    result = {"checkpoint": str(run / checkpoint), "val": val_result,
+    result = {"checkpoint": named_from(run / checkpoint, out), "val": val_result,
               **evaluate(model, test, tc.eval_batch_size, dev, drop_last),
               "per_class": per_class(model, test, model.inputs.num_classes, device=dev)}
     model.eval()
@@ -161,7 +167,7 @@ def diagnose_run(run: pathlib.Path, checkpoint: str = "best.pt", device: str = "
 def _diagnose(model, tc, test: D.Split, dev, checkpoint: pathlib.Path, out: pathlib.Path) -> dict:
     """:func:`ait.diagnostics.diagnose` on ``test`` as the run evaluates it, written to ``out/diagnostics.json``."""
     diag = diagnostics.diagnose(model, test, evaluate, tc.eval_batch_size, dev, tc.preset == "paper", seed=tc.seed)
-    diag["checkpoint"] = str(checkpoint)
+    diag["checkpoint"] = named_from(checkpoint, out)
     write_json(out / "diagnostics.json", diag)
     return diag
 

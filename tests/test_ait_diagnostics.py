@@ -80,6 +80,7 @@ def test_evaluate_writes_diagnostics_consistent_with_the_accuracy(tmp_path):
     res = E.main([str(tmp_path), "--diagnostics"])
     d = json.loads((tmp_path / "diagnostics.json").read_text())
     assert d["accuracy"] == pytest.approx(res["acc"])
+    assert d["checkpoint"] == "best.pt"   # beside the file, so the run folder can move
     assert set(d["knockouts"]) == set(KNOCKOUTS)
     for k, v in d["knockouts"].items():
         assert 0 <= v["acc"] <= 1 and v["delta"] == pytest.approx(v["acc"] - d["accuracy"]), k
@@ -90,6 +91,9 @@ def test_evaluate_writes_diagnostics_consistent_with_the_accuracy(tmp_path):
         assert 1 <= w["effective_priors"] <= w["num_priors"] and math.isfinite(w["read_spread_ratio"])
     # the diagnostics leave the checkpointed model's accuracy as it was
     assert E.main([str(tmp_path)])["acc"] == pytest.approx(res["acc"])
+    assert json.loads((tmp_path / "eval.json").read_text())["checkpoint"] == "best.pt"
+    E.main([str(tmp_path), "--out", str(tmp_path / "elsewhere")])   # written away from the run: its path
+    assert json.loads((tmp_path / "elsewhere" / "eval.json").read_text())["checkpoint"] == str(tmp_path / "best.pt")
 
 
 def test_sort_of_clevr_knockouts_are_given_per_question_family(tmp_path):
